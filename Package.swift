@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Countersign",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Countersign", targets: ["Countersign"]),
+        .library(name: "CountersignStore", targets: ["CountersignStore"]),
+        .library(name: "CountersignConnectors", targets: ["CountersignConnectors"]),
+        .executable(name: "countersign", targets: ["countersign"]),
+        .executable(name: "countersign-bench", targets: ["countersign-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        .target(
+            name: "Countersign",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CountersignStore",
+            dependencies: [
+                "Countersign",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CountersignConnectors",
+            dependencies: ["Countersign"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "countersign",
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                "CountersignConnectors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "countersign-bench",
+            dependencies: ["Countersign", "CountersignStore", "CountersignConnectors"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CountersignTests",
+            dependencies: ["Countersign", "CountersignConnectors"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CountersignStoreTests",
+            dependencies: ["Countersign", "CountersignStore", "CountersignConnectors"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
