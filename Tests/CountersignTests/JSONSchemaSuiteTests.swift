@@ -30,7 +30,7 @@ struct JSONSchemaSuiteTests {
                 continue
             }
             for test in try #require(group["tests"]?.arrayValue) {
-                let expected = try #require(test["valid"].flatMap(\.boolValue))
+                let expected = try #require(test["valid"]?.boolValue as Bool?)
                 let violations = schema.validate(try #require(test["data"]))
                 #expect(
                     violations.isEmpty == expected,

@@ -1,0 +1,66 @@
+/// Everything Countersign knows about one operation before it runs: its arguments' schema, the
+/// OAuth scopes a token for it needs, its default risk, its hints and how to describe its impact.
+public struct OperationDescriptor: Sendable {
+    /// The operation's identifier.
+    public let id: OperationID
+    /// One line saying what the operation does.
+    public let summary: String
+    /// The JSON Schema its arguments must satisfy.
+    public let argumentSchema: JSONSchema
+    /// The OAuth scopes a token for this operation carries, such as `repo` or `chat:write`.
+    public let scopes: [String]
+    /// The level before hints and policy.
+    public let defaultLevel: RiskLevel
+    /// Functions of the arguments that raise the level.
+    public let hints: [RiskHint]
+    /// Whether the effect can be undone.
+    public let isReversible: Bool
+    /// Whether the operation only reads.
+    public let isReadOnly: Bool
+    private let impactText: @Sendable (JSONValue) -> String
+    private let target: @Sendable (JSONValue) -> String?
+
+    /// Creates a descriptor.
+    ///
+    /// - Parameters:
+    ///   - id: The operation's identifier.
+    ///   - summary: One line saying what it does.
+    ///   - schema: The JSON Schema of the arguments.
+    ///   - scopes: The OAuth scopes a token needs.
+    ///   - defaultLevel: The level before hints and policy.
+    ///   - hints: Functions of the arguments that raise the level.
+    ///   - isReversible: Whether the effect can be undone.
+    ///   - isReadOnly: Whether the operation only reads.
+    ///   - target: The name of what the operation acts on, which a High approval must type.
+    ///   - impact: The impact in words, derived from the (validated) arguments alone.
+    /// - Throws: ``SchemaError`` when the schema does not compile.
+    public init(
+        id: OperationID,
+        summary: String,
+        schema: JSONValue,
+        scopes: [String],
+        defaultLevel: RiskLevel,
+        hints: [RiskHint] = [],
+        isReversible: Bool,
+        isReadOnly: Bool = false,
+        target: @escaping @Sendable (JSONValue) -> String?,
+        impact: @escaping @Sendable (JSONValue) -> String
+    ) throws(SchemaError) {
+        self.id = id
+        self.summary = summary
+        self.argumentSchema = try JSONSchema(schema)
+        self.scopes = scopes
+        self.defaultLevel = defaultLevel
+        self.hints = hints
+        self.isReversible = isReversible
+        self.isReadOnly = isReadOnly
+        self.target = target
+        self.impactText = impact
+    }
+
+    /// The impact of the action in words, derived from its arguments (never from the agent's text).
+    public func impact(of arguments: JSONValue) -> String { impactText(arguments) }
+
+    /// The name of what the action acts on (a path, a repository), which a High approval must type.
+    public func target(of arguments: JSONValue) -> String? { target(arguments) }
+}

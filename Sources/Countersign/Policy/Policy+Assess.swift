@@ -1,0 +1,96 @@
+extension Policy {
+    /// Rates an action and decides what happens to it.
+    ///
+    /// The level is the highest of the operation's default, every hint that fires, every matching
+    /// rule's level and every signal; no rule can remove a hint. `deny` from any matching rule wins
+    /// over everything. A rule's `allow` only lifts the need for approval while the final level is
+    /// Low or Medium: High and Critical actions always go to a human or are denied.
+    ///
+    /// - Parameters:
+    ///   - action: The proposed action, already validated against the operation's schema.
+    ///   - operation: The operation's descriptor.
+    ///   - signals: Reasons from the context (for example, an earlier untrusted read in the same run).
+    /// - Returns: The level, every reason, the decision and the requirements.
+    public func assess(
+        _ action: ProposedAction,
+        operation: OperationDescriptor,
+        signals: [RiskReason] = []
+    ) -> Assessment {
+        var level = operation.defaultLevel
+        var reasons: [RiskReason] = [
+            RiskReason(
+                source: .operationDefault,
+                name: operation.id.description,
+                level: operation.defaultLevel,
+                text: "\(operation.id) is rated \(operation.defaultLevel.title) by default"
+            )
+        ]
+        for hint in operation.hints {
+            if let reason = hint.evaluate(action.arguments) {
+                level = max(level, reason.level)
+                reasons.append(reason)
+            }
+        }
+
+        var isDenied = false
+        var ruleAsks = false
+        var allowingRule: PolicyRule?
+        var approvals = 0
+        var stepUp = false
+        var confirm = false
+        var allowSelfApproval = true
+        var ttl: Int?
+        for rule in rules where rule.match.matches(action) {
+            let ruleLevel = rule.level ?? level
+            level = max(level, ruleLevel)
+            reasons.append(RiskReason(source: .rule, name: rule.name, level: ruleLevel, text: rule.reason))
+            switch rule.decision {
+            case .deny?: isDenied = true
+            case .ask?: ruleAsks = true
+            case .allow?: allowingRule = allowingRule ?? rule
+            case nil: break
+            }
+            approvals = max(approvals, rule.approvals ?? 0)
+            stepUp = stepUp || rule.stepUp == true
+            confirm = confirm || rule.confirm == true
+            if rule.allowSelfApproval == false { allowSelfApproval = false }
+            if let seconds = rule.ttlSeconds { ttl = min(ttl ?? seconds, seconds) }
+        }
+        for signal in signals {
+            level = max(level, signal.level)
+            reasons.append(signal)
+        }
+
+        let settings = settings(for: level)
+        let needsHuman = ruleAsks || approvals > 0 || stepUp || confirm || level >= .high
+        var decision = settings.decision
+        if isDenied {
+            decision = .deny
+        } else if decision == .allow && needsHuman {
+            decision = .ask
+        } else if decision == .ask, let rule = allowingRule {
+            if !needsHuman {
+                decision = .allow
+            } else {
+                reasons.append(
+                    RiskReason(
+                        source: .policy,
+                        name: rule.name,
+                        level: level,
+                        text: "rule \(rule.name) allows this action, but at \(level.title) a human must still approve"
+                    )
+                )
+            }
+        }
+
+        let requirements = Requirements(
+            approvals: decision == .ask ? max(1, settings.approvals, approvals) : 0,
+            stepUp: decision == .ask && (settings.stepUp || stepUp),
+            confirmText: decision == .ask && (settings.confirm || confirm)
+                ? (operation.target(of: action.arguments) ?? operation.id.description) : nil,
+            allowSelfApproval: settings.allowSelfApproval && allowSelfApproval,
+            ttlSeconds: min(ttl ?? settings.ttlSeconds, settings.ttlSeconds)
+        )
+        return Assessment(level: level, reasons: reasons, decision: decision, requirements: requirements)
+    }
+}

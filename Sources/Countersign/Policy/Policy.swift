@@ -1,0 +1,203 @@
+/// A risk policy: per-level defaults, rules that raise levels or decide, and inline tests.
+///
+/// Policies are written in YAML (see `docs/policy.md`) and compiled once; assessing an action
+/// does no parsing and no I/O.
+public struct Policy: Sendable {
+    /// What each level requires when no rule says otherwise.
+    public var levels: [RiskLevel: LevelSettings]
+    /// The rules, in file order.
+    public var rules: [PolicyRule]
+    /// Inline expectations that `countersign policy check` runs.
+    public var tests: [PolicyTest]
+    /// The SHA-256 of the policy's source text, recorded in the audit log when the policy changes.
+    public var sourceDigest: String
+
+    /// Creates a policy.
+    public init(
+        levels: [RiskLevel: LevelSettings] = LevelSettings.defaults,
+        rules: [PolicyRule] = [],
+        tests: [PolicyTest] = [],
+        sourceDigest: String = ""
+    ) {
+        self.levels = levels
+        self.rules = rules
+        self.tests = tests
+        self.sourceDigest = sourceDigest
+    }
+
+    /// The settings for a level, falling back to the built-in defaults.
+    public func settings(for level: RiskLevel) -> LevelSettings {
+        levels[level] ?? LevelSettings.defaults[level]!
+    }
+}
+
+/// What a risk level requires by default.
+public struct LevelSettings: Sendable, Hashable {
+    /// The decision for actions at this level.
+    public var decision: PolicyDecision
+    /// Distinct approvers needed.
+    public var approvals: Int
+    /// Whether approvers must step up (authenticate afresh).
+    public var stepUp: Bool
+    /// Whether the approver must type the target's name.
+    public var confirm: Bool
+    /// Whether the principal may approve their own request.
+    public var allowSelfApproval: Bool
+    /// How long a request waits for a decision, in seconds.
+    public var ttlSeconds: Int
+
+    /// Creates settings.
+    public init(
+        decision: PolicyDecision,
+        approvals: Int = 1,
+        stepUp: Bool = false,
+        confirm: Bool = false,
+        allowSelfApproval: Bool = true,
+        ttlSeconds: Int
+    ) {
+        self.decision = decision
+        self.approvals = approvals
+        self.stepUp = stepUp
+        self.confirm = confirm
+        self.allowSelfApproval = allowSelfApproval
+        self.ttlSeconds = ttlSeconds
+    }
+
+    /// Low → allow; medium → ask; high → ask with confirmation text; critical → ask with step-up.
+    public static let defaults: [RiskLevel: LevelSettings] = [
+        .low: LevelSettings(decision: .allow, approvals: 0, ttlSeconds: 15 * 60),
+        .medium: LevelSettings(decision: .ask, ttlSeconds: 60 * 60),
+        .high: LevelSettings(decision: .ask, confirm: true, ttlSeconds: 30 * 60),
+        .critical: LevelSettings(decision: .ask, stepUp: true, ttlSeconds: 15 * 60),
+    ]
+}
+
+/// One policy rule: a match, and what it sets when it matches.
+public struct PolicyRule: Sendable {
+    /// The rule's name, shown as the source of its reason.
+    public var name: String
+    /// Why the rule exists, in words an approver reads.
+    public var reason: String
+    /// Which actions the rule applies to.
+    public var match: RuleMatch
+    /// The level the rule raises matching actions to.
+    public var level: RiskLevel?
+    /// The decision the rule asks for.
+    public var decision: PolicyDecision?
+    /// The number of approvers the rule requires.
+    public var approvals: Int?
+    /// Whether the rule requires step-up.
+    public var stepUp: Bool?
+    /// Whether the rule requires confirmation text.
+    public var confirm: Bool?
+    /// Whether the rule allows the principal to approve their own request.
+    public var allowSelfApproval: Bool?
+    /// A shorter time to wait for a decision, in seconds.
+    public var ttlSeconds: Int?
+    /// Where the rule starts in the policy file.
+    public var line: Int
+
+    /// Creates a rule.
+    public init(
+        name: String,
+        reason: String,
+        match: RuleMatch,
+        level: RiskLevel? = nil,
+        decision: PolicyDecision? = nil,
+        approvals: Int? = nil,
+        stepUp: Bool? = nil,
+        confirm: Bool? = nil,
+        allowSelfApproval: Bool? = nil,
+        ttlSeconds: Int? = nil,
+        line: Int = 0
+    ) {
+        self.name = name
+        self.reason = reason
+        self.match = match
+        self.level = level
+        self.decision = decision
+        self.approvals = approvals
+        self.stepUp = stepUp
+        self.confirm = confirm
+        self.allowSelfApproval = allowSelfApproval
+        self.ttlSeconds = ttlSeconds
+        self.line = line
+    }
+}
+
+/// Which actions a rule applies to; every part given must match.
+public struct RuleMatch: Sendable {
+    /// Globs over `connector.operation`; empty matches every operation.
+    public var operations: [Glob]
+    /// Globs over the agent's name; empty matches every agent.
+    public var agents: [Glob]
+    /// Globs over the principal; empty matches every principal.
+    public var principals: [Glob]
+    /// Conditions on the arguments.
+    public var conditions: [ArgumentCondition]
+
+    /// Creates a match.
+    public init(
+        operations: [Glob] = [],
+        agents: [Glob] = [],
+        principals: [Glob] = [],
+        conditions: [ArgumentCondition] = []
+    ) {
+        self.operations = operations
+        self.agents = agents
+        self.principals = principals
+        self.conditions = conditions
+    }
+
+    /// Whether the action satisfies every part of the match.
+    public func matches(_ action: ProposedAction) -> Bool {
+        if !operations.isEmpty {
+            let name = action.operation.description
+            guard operations.contains(where: { $0.matches(name) }) else { return false }
+        }
+        if !agents.isEmpty && !agents.contains(where: { $0.matches(action.agent) }) { return false }
+        if !principals.isEmpty && !principals.contains(where: { $0.matches(action.principal) }) { return false }
+        return conditions.allSatisfy { $0.holds(for: action.arguments) }
+    }
+}
+
+/// An expectation that a policy file carries about one action.
+public struct PolicyTest: Sendable {
+    /// A name for the test.
+    public var name: String
+    /// The action to assess.
+    public var action: ProposedAction
+    /// The expected level, if given.
+    public var level: RiskLevel?
+    /// The expected decision, if given.
+    public var decision: PolicyDecision?
+    /// The expected number of approvers, if given.
+    public var approvals: Int?
+    /// The expected step-up requirement, if given.
+    public var stepUp: Bool?
+    /// Where the test is in the policy file.
+    public var line: Int
+    /// The column of the test in the policy file.
+    public var column: Int
+
+    /// Creates a test.
+    public init(
+        name: String,
+        action: ProposedAction,
+        level: RiskLevel? = nil,
+        decision: PolicyDecision? = nil,
+        approvals: Int? = nil,
+        stepUp: Bool? = nil,
+        line: Int = 0,
+        column: Int = 0
+    ) {
+        self.name = name
+        self.action = action
+        self.level = level
+        self.decision = decision
+        self.approvals = approvals
+        self.stepUp = stepUp
+        self.line = line
+        self.column = column
+    }
+}
