@@ -74,7 +74,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CountersignStoreTests",
-            dependencies: ["Countersign", "CountersignStore", "CountersignConnectors"],
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                "CountersignConnectors",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

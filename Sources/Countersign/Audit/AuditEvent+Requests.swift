@@ -1,0 +1,175 @@
+public import Foundation
+
+/// The audit events a request's life produces. Arguments are recorded with secret-looking members
+/// redacted; the digest binds the entry to the exact payload.
+extension AuditEvent {
+    /// The events of intake: proposed, assessed, and auto-approved or rejected.
+    public static func intake(of request: ActionRequest) -> [AuditEvent] {
+        let actor = "agent:\(request.action.agent)"
+        var proposed: [String: JSONValue] = [
+            "operation": .string(request.action.operation.description),
+            "arguments": request.action.arguments.redactingSecrets(),
+            "principal": .string(request.action.principal),
+            "agent": .string(request.action.agent),
+            "digest": .string(request.digest.description),
+            "scopes": .array(request.scopes.map(JSONValue.string)),
+        ]
+        if let reason = request.agentReason { proposed["agentReason"] = .string(reason) }
+        if let run = request.runID { proposed["run"] = .string(run) }
+        var events = [
+            AuditEvent(
+                kind: AuditKind.proposed,
+                actor: actor,
+                requestID: request.id,
+                at: request.createdAt,
+                data: .object(proposed)
+            ),
+            AuditEvent(
+                kind: AuditKind.assessed,
+                actor: "system",
+                requestID: request.id,
+                at: request.createdAt,
+                data: request.assessment.auditData(expiresAt: request.expiresAt)
+            ),
+        ]
+        switch request.state {
+        case .autoApproved:
+            events.append(
+                AuditEvent(kind: AuditKind.autoApproved, actor: "system", requestID: request.id, at: request.createdAt)
+            )
+        case .rejected:
+            events.append(
+                AuditEvent(
+                    kind: AuditKind.rejected,
+                    actor: "system",
+                    requestID: request.id,
+                    at: request.createdAt,
+                    data: ["reason": .string(request.failure ?? "denied by policy")]
+                )
+            )
+        default:
+            break
+        }
+        return events
+    }
+
+    /// The event of a human decision.
+    public static func decision(
+        _ decision: Decision,
+        transition: RequestTransition?,
+        approvals: Int,
+        required: Int
+    )
+        -> AuditEvent
+    {
+        let kind =
+            switch transition {
+            case .some(.approve): AuditKind.approved
+            case .some(.deny): AuditKind.denied
+            default: AuditKind.approvalRecorded
+            }
+        var data: [String: JSONValue] = [
+            "verdict": .string(decision.verdict.rawValue),
+            "digest": .string(decision.digest.description),
+            "authentication": decision.authentication.auditData,
+            "approvals": .number(Double(approvals)),
+            "approvalsRequired": .number(Double(required)),
+        ]
+        if let reason = decision.reason { data["reason"] = .string(reason) }
+        return AuditEvent(
+            kind: kind,
+            actor: "user:\(decision.approver)",
+            requestID: decision.requestID,
+            at: decision.decidedAt,
+            data: .object(data)
+        )
+    }
+
+    /// The event of the end of an execution.
+    public static func completion(of requestID: String, outcome: ExecutionOutcome, at date: Date) -> AuditEvent {
+        switch outcome {
+        case .executed(let result):
+            let text = CanonicalJSON.string(result.redactingSecrets())
+            let summary = text.unicodeScalars.count > 512 ? String(text.unicodeScalars.prefix(512)) + "…" : text
+            return AuditEvent(
+                kind: AuditKind.executed,
+                actor: "system",
+                requestID: requestID,
+                at: date,
+                data: [
+                    "result": .string(summary),
+                    "resultDigest": .string(ActionDigest(hashing: CanonicalJSON.bytes(result)).description),
+                ]
+            )
+        case .failed(let reason):
+            return AuditEvent(
+                kind: AuditKind.failed,
+                actor: "system",
+                requestID: requestID,
+                at: date,
+                data: ["error": .string(reason)]
+            )
+        }
+    }
+}
+
+extension Assessment {
+    /// The assessment as audit data.
+    func auditData(expiresAt: Date) -> JSONValue {
+        var requirements: [String: JSONValue] = [
+            "approvals": .number(Double(self.requirements.approvals)),
+            "stepUp": .bool(self.requirements.stepUp),
+            "allowSelfApproval": .bool(self.requirements.allowSelfApproval),
+            "ttlSeconds": .number(Double(self.requirements.ttlSeconds)),
+        ]
+        if let text = self.requirements.confirmText { requirements["confirmText"] = .string(text) }
+        return [
+            "level": .string(level.rawValue),
+            "decision": .string(decision.rawValue),
+            "reasons": .array(
+                reasons.map { reason in
+                    [
+                        "source": .string(reason.source.rawValue), "name": .string(reason.name),
+                        "level": .string(reason.level.rawValue), "text": .string(reason.text),
+                    ]
+                }
+            ),
+            "requirements": .object(requirements),
+            "expiresAt": .string(Timestamp.string(expiresAt)),
+        ]
+    }
+}
+
+extension AuthenticationRecord {
+    /// The record as audit data.
+    var auditData: JSONValue {
+        var data: [String: JSONValue] = [
+            "method": .string(method.rawValue),
+            "authTime": .string(Timestamp.string(authTime)),
+        ]
+        if let acr { data["acr"] = .string(acr) }
+        if !amr.isEmpty { data["amr"] = .array(amr.map(JSONValue.string)) }
+        return .object(data)
+    }
+}
+
+extension JSONValue {
+    /// The marker that replaces a redacted value.
+    public static let redacted: JSONValue = .string("<redacted>")
+
+    /// A copy with the value of every member whose name may hold a secret replaced by `"<redacted>"`.
+    public func redactingSecrets() -> JSONValue {
+        switch self {
+        case .object(let members):
+            var copy: [String: JSONValue] = [:]
+            for (key, value) in members {
+                copy[key] = AuditEvent.forbiddenKeys.contains(key.lowercased()) ? .redacted : value.redactingSecrets()
+            }
+            return .object(copy)
+        case .array(let elements):
+            return .array(elements.map { $0.redactingSecrets() })
+        default:
+            return self
+        }
+    }
+}

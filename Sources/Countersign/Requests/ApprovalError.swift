@@ -1,0 +1,50 @@
+/// A decision that cannot be accepted.
+public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible {
+    private enum Base: Hashable, Sendable {
+        case notFound, alreadyDecided, expired, digestMismatch, selfApproval, duplicateApprover
+        case confirmationMismatch, stepUpRequired, reasonRequired
+    }
+
+    private let base: Base
+    /// The request's state, when that is why the decision was refused.
+    public let state: RequestState?
+
+    private init(_ base: Base, state: RequestState? = nil) {
+        self.base = base
+        self.state = state
+    }
+
+    /// No such request (or not visible to the caller).
+    public static let notFound = Self(.notFound)
+    /// The request was already decided, or is no longer waiting for a decision.
+    public static func alreadyDecided(_ state: RequestState) -> Self { Self(.alreadyDecided, state: state) }
+    /// The request expired before the decision.
+    public static let expired = Self(.expired)
+    /// The digest the approver saw is not the request's digest.
+    public static let digestMismatch = Self(.digestMismatch)
+    /// Policy bars the principal from approving their own request.
+    public static let selfApproval = Self(.selfApproval)
+    /// The approver already approved this request; another person must give the next approval.
+    public static let duplicateApprover = Self(.duplicateApprover)
+    /// The confirmation text does not match the target.
+    public static let confirmationMismatch = Self(.confirmationMismatch)
+    /// The request needs step-up: a fresh TOTP or OIDC authentication at the time of the decision.
+    public static let stepUpRequired = Self(.stepUpRequired)
+    /// A denial needs a reason for the agent.
+    public static let reasonRequired = Self(.reasonRequired)
+
+    public var description: String {
+        switch base {
+        case .notFound: "no such request"
+        case .alreadyDecided: "the request is \(state?.rawValue ?? "decided") and no longer waits for a decision"
+        case .expired: "the request expired before it was decided; the agent must propose it again"
+        case .digestMismatch:
+            "the payload changed since you reviewed it (digest mismatch); review the request again before deciding"
+        case .selfApproval: "policy does not allow you to approve a request made on your own behalf"
+        case .duplicateApprover: "you already approved this request; it needs another approver"
+        case .confirmationMismatch: "the confirmation text does not match; type the target's name exactly"
+        case .stepUpRequired: "this request needs step-up: authenticate again (a fresh TOTP code) to approve it"
+        case .reasonRequired: "a denial needs a reason, which the agent receives"
+        }
+    }
+}

@@ -1,0 +1,98 @@
+public import Countersign
+public import Foundation
+
+/// The data directory: the database, the audit signing key, the checkpoint file and the policy.
+public struct DataDirectory: Sendable {
+    /// The directory.
+    public let url: URL
+
+    /// Names a data directory (nothing is created until ``prepare()``).
+    public init(path: String) {
+        url = URL(filePath: path, directoryHint: .isDirectory).standardizedFileURL
+    }
+
+    /// The SQLite database file.
+    public var databasePath: String { url.appending(path: "countersign.sqlite").path }
+    /// The Ed25519 key that signs audit checkpoints (mode 0600).
+    public var signingKeyPath: String { url.appending(path: "audit-signing.key").path }
+    /// The public half of the signing key, for verifying copies of the checkpoint file elsewhere.
+    public var publicKeyPath: String { url.appending(path: "audit-signing.pub").path }
+    /// Signed checkpoints, one JSON object a line; copy this file off the machine.
+    public var checkpointsPath: String { url.appending(path: "audit-checkpoints.jsonl").path }
+    /// The policy in force.
+    public var policyPath: String { url.appending(path: "policy.yaml").path }
+
+    /// Creates the directory (mode 0700) if needed.
+    ///
+    /// - Returns: Whether it was created.
+    @discardableResult
+    public func prepare() throws -> Bool {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw AuditError.badKey("\(url.path) exists and is not a directory") }
+            return false
+        }
+        try FileManager.default.createDirectory(
+            at: url,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        return true
+    }
+
+    /// Loads the checkpoint signing key, creating it (mode 0600) if there is none.
+    ///
+    /// - Returns: The signer and whether the key was created now.
+    /// - Throws: ``AuditError`` when the key file is readable by others or malformed.
+    public func loadOrCreateSigningKey() throws -> (signer: AuditSigner, created: Bool) {
+        if FileManager.default.fileExists(atPath: signingKeyPath) { return (try loadSigningKey(), false) }
+        let raw = AuditSigner.generateRawPrivateKey()
+        let created = FileManager.default.createFile(
+            atPath: signingKeyPath,
+            contents: Data((Hex.encode(raw) + "\n").utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        guard created else { throw AuditError.badKey("cannot create \(signingKeyPath)") }
+        let signer = try AuditSigner(rawPrivateKey: raw)
+        try Data((Hex.encode(signer.publicKey) + "\n").utf8).write(to: URL(filePath: publicKeyPath), options: .atomic)
+        return (signer, true)
+    }
+
+    /// Loads the checkpoint signing key.
+    ///
+    /// - Throws: ``AuditError`` when it is missing, readable by group or others, or malformed.
+    public func loadSigningKey() throws -> AuditSigner {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: signingKeyPath)
+        } catch {
+            throw AuditError.badKey("\(signingKeyPath) is missing; run `countersign serve` once to create it")
+        }
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        guard mode & 0o077 == 0 else {
+            throw AuditError.badKey(
+                "\(signingKeyPath) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it"
+            )
+        }
+        let text = try String(contentsOfFile: signingKeyPath, encoding: .utf8)
+        guard let raw = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw AuditError.badKey("\(signingKeyPath) does not hold a hex-encoded key")
+        }
+        return try AuditSigner(rawPrivateKey: raw)
+    }
+
+    /// Reads a public key given as 64 hex digits or as a file holding them.
+    public static func publicKey(from textOrPath: String) throws -> [UInt8] {
+        if let raw = Hex.decode(textOrPath), raw.count == 32 { return raw }
+        let text: String
+        do {
+            text = try String(contentsOfFile: textOrPath, encoding: .utf8)
+        } catch {
+            throw AuditError.badKey("\(textOrPath) is neither a hex public key nor a readable file")
+        }
+        guard let raw = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32 else {
+            throw AuditError.badKey("\(textOrPath) does not hold a 32-byte hex public key")
+        }
+        return raw
+    }
+}

@@ -1,0 +1,84 @@
+import Countersign
+import GRDB
+
+/// The schema, as code.
+///
+/// Constraints live here, not only in Swift: states are checked, illegal
+/// transitions are refused by a trigger, and the audit log is append-only.
+enum Migrations {
+    static func migrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: requests, decisions, audit log") { db in
+            let states = RequestState.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            let initial = RequestState.initialStates.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
+            let legal = RequestState.legalTransitions
+                .map { "('\($0.from.rawValue)', '\($0.to.rawValue)')" }
+                .sorted()
+                .joined(separator: ", ")
+            try db.execute(
+                sql: """
+                    CREATE TABLE action_requests (
+                        id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),
+                        operation TEXT NOT NULL,
+                        arguments TEXT NOT NULL,
+                        principal TEXT NOT NULL,
+                        agent TEXT NOT NULL,
+                        digest TEXT NOT NULL CHECK (digest LIKE 'sha256:%' AND length(digest) = 71),
+                        state TEXT NOT NULL CHECK (state IN (\(states))),
+                        assessment TEXT NOT NULL,
+                        level TEXT NOT NULL CHECK (level IN ('low', 'medium', 'high', 'critical')),
+                        impact TEXT NOT NULL,
+                        scopes TEXT NOT NULL,
+                        agent_reason TEXT,
+                        idempotency_key TEXT,
+                        run_id TEXT,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL CHECK (expires_at >= created_at),
+                        updated_at REAL NOT NULL,
+                        result TEXT,
+                        failure TEXT,
+                        UNIQUE (agent, idempotency_key)
+                    ) STRICT;
+                    CREATE INDEX action_requests_state_expiry ON action_requests (state, expires_at);
+                    CREATE INDEX action_requests_agent_created ON action_requests (agent, created_at);
+                    CREATE TRIGGER action_requests_initial_state BEFORE INSERT ON action_requests
+                    WHEN NEW.state NOT IN (\(initial))
+                    BEGIN SELECT RAISE(ABORT, 'a request must start pending, auto_approved or rejected'); END;
+                    CREATE TRIGGER action_requests_legal_transition BEFORE UPDATE OF state ON action_requests
+                    WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES \(legal))
+                    BEGIN SELECT RAISE(ABORT, 'illegal state transition'); END;
+
+                    CREATE TABLE decisions (
+                        id INTEGER PRIMARY KEY,
+                        request_id TEXT NOT NULL REFERENCES action_requests (id),
+                        approver TEXT NOT NULL,
+                        verdict TEXT NOT NULL CHECK (verdict IN ('approve', 'deny')),
+                        digest TEXT NOT NULL,
+                        auth_method TEXT NOT NULL CHECK (auth_method IN ('password', 'totp', 'oidc', 'api_token')),
+                        auth_time REAL NOT NULL,
+                        acr TEXT,
+                        amr TEXT NOT NULL,
+                        decided_at REAL NOT NULL,
+                        reason TEXT,
+                        confirmation TEXT,
+                        UNIQUE (request_id, approver)
+                    ) STRICT;
+
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+                        body BLOB NOT NULL,
+                        prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),
+                        hash BLOB NOT NULL CHECK (length(hash) = 32),
+                        request_id TEXT
+                    ) STRICT;
+                    CREATE INDEX audit_log_request ON audit_log (request_id) WHERE request_id IS NOT NULL;
+                    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """
+            )
+        }
+        return migrator
+    }
+}

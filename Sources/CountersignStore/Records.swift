@@ -1,0 +1,174 @@
+import Countersign
+import Foundation
+import GRDB
+
+/// A row of `action_requests`.
+struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "action_requests"
+
+    enum Columns {
+        static let id = Column(CodingKeys.id)
+        static let state = Column(CodingKeys.state)
+        static let agent = Column(CodingKeys.agent)
+        static let idempotencyKey = Column(CodingKeys.idempotencyKey)
+        static let expiresAt = Column(CodingKeys.expiresAt)
+        static let createdAt = Column(CodingKeys.createdAt)
+    }
+
+    var id: String
+    var operation: String
+    var arguments: String
+    var principal: String
+    var agent: String
+    var digest: String
+    var state: String
+    var assessment: String
+    var level: String
+    var impact: String
+    var scopes: String
+    var agentReason: String?
+    var idempotencyKey: String?
+    var runId: String?
+    var createdAt: Double
+    var expiresAt: Double
+    var updatedAt: Double
+    var result: String?
+    var failure: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, operation, arguments, principal, agent, digest, state, assessment, level, impact, scopes
+        case agentReason = "agent_reason"
+        case idempotencyKey = "idempotency_key"
+        case runId = "run_id"
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case updatedAt = "updated_at"
+        case result, failure
+    }
+
+    init(_ request: ActionRequest) throws {
+        id = request.id
+        operation = request.action.operation.description
+        arguments = CanonicalJSON.string(request.action.arguments)
+        principal = request.action.principal
+        agent = request.action.agent
+        digest = request.digest.description
+        state = request.state.rawValue
+        assessment = String(decoding: try JSONEncoder().encode(request.assessment), as: UTF8.self)
+        level = request.assessment.level.rawValue
+        impact = request.impact
+        scopes = CanonicalJSON.string(.array(request.scopes.map(JSONValue.string)))
+        agentReason = request.agentReason
+        idempotencyKey = request.idempotencyKey
+        runId = request.runID
+        createdAt = request.createdAt.timeIntervalSince1970
+        expiresAt = request.expiresAt.timeIntervalSince1970
+        updatedAt = request.updatedAt.timeIntervalSince1970
+        result = request.result.map(CanonicalJSON.string)
+        failure = request.failure
+    }
+
+    /// The domain value.
+    ///
+    /// The digest is read back as stored, so a payload edited in the database
+    /// no longer matches it: the executor recomputes and compares before running anything.
+    func request() throws -> ActionRequest {
+        guard let operationID = OperationID(operation), let storedDigest = ActionDigest(digest),
+            let requestState = RequestState(rawValue: state)
+        else { throw StoreError.corrupt("request \(id) has an invalid operation, digest or state") }
+        let parser = JSONParser()
+        let action = ProposedAction(
+            operation: operationID,
+            arguments: try parser.parse(arguments),
+            principal: principal,
+            agent: agent
+        )
+        var request = ActionRequest(
+            id: id,
+            action: action,
+            state: requestState,
+            assessment: try JSONDecoder().decode(Assessment.self, from: Data(assessment.utf8)),
+            impact: impact,
+            scopes: try parser.parse(scopes).arrayValue?.compactMap(\.stringValue) ?? [],
+            agentReason: agentReason,
+            idempotencyKey: idempotencyKey,
+            runID: runId,
+            createdAt: Date(timeIntervalSince1970: createdAt),
+            expiresAt: Date(timeIntervalSince1970: expiresAt),
+            result: try result.map { try parser.parse($0) },
+            failure: failure
+        )
+        request.updatedAt = Date(timeIntervalSince1970: updatedAt)
+        return request.withStoredDigest(storedDigest)
+    }
+}
+
+/// A row of `decisions`.
+struct DecisionRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "decisions"
+
+    enum Columns {
+        static let requestID = Column(CodingKeys.requestId)
+        static let id = Column(CodingKeys.id)
+    }
+
+    var id: Int64?
+    var requestId: String
+    var approver: String
+    var verdict: String
+    var digest: String
+    var authMethod: String
+    var authTime: Double
+    var acr: String?
+    var amr: String
+    var decidedAt: Double
+    var reason: String?
+    var confirmation: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case requestId = "request_id"
+        case approver, verdict, digest
+        case authMethod = "auth_method"
+        case authTime = "auth_time"
+        case acr, amr
+        case decidedAt = "decided_at"
+        case reason, confirmation
+    }
+
+    init(_ decision: Decision) {
+        id = nil
+        requestId = decision.requestID
+        approver = decision.approver
+        verdict = decision.verdict.rawValue
+        digest = decision.digest.description
+        authMethod = decision.authentication.method.rawValue
+        authTime = decision.authentication.authTime.timeIntervalSince1970
+        acr = decision.authentication.acr
+        amr = CanonicalJSON.string(.array(decision.authentication.amr.map(JSONValue.string)))
+        decidedAt = decision.decidedAt.timeIntervalSince1970
+        reason = decision.reason
+        confirmation = decision.confirmation
+    }
+
+    func decision() throws -> Decision {
+        guard let verdictValue = Decision.Verdict(rawValue: verdict), let digestValue = ActionDigest(digest),
+            let method = AuthenticationRecord.Method(rawValue: authMethod)
+        else { throw StoreError.corrupt("decision \(id ?? 0) is unreadable") }
+        return Decision(
+            requestID: requestId,
+            approver: approver,
+            verdict: verdictValue,
+            digest: digestValue,
+            authentication: AuthenticationRecord(
+                method: method,
+                authTime: Date(timeIntervalSince1970: authTime),
+                acr: acr,
+                amr: try JSONParser().parse(amr).arrayValue?.compactMap(\.stringValue) ?? []
+            ),
+            decidedAt: Date(timeIntervalSince1970: decidedAt),
+            reason: reason,
+            confirmation: confirmation
+        )
+    }
+}

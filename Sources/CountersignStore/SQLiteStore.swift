@@ -1,0 +1,236 @@
+public import Countersign
+public import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, every write in a
+/// `BEGIN IMMEDIATE` transaction together with the audit entries that record it.
+public struct SQLiteStore: Sendable {
+    let writer: DatabasePool
+
+    /// Opens (creating and migrating if needed) the database at `path`.
+    ///
+    /// - Throws: When the file cannot be opened or migrated.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        writer = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets synchronous=NORMAL when it enables WAL; a decision must survive power loss, so
+        // the (single) writer connection runs with FULL. Concurrent commits are what make it fast.
+        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        try Migrations.migrator().migrate(writer)
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    /// The journal mode and synchronous setting in force, for diagnostics and tests.
+    public func durabilitySettings() async throws -> (journalMode: String, synchronous: Int) {
+        try await writer.write { db in
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? ""
+            let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+            return (mode, synchronous)
+        }
+    }
+}
+
+extension SQLiteStore: ActionStore {
+    public func create(_ request: ActionRequest) async throws -> ActionRequest {
+        let record = try RequestRecord(request)
+        let events = AuditEvent.intake(of: request)
+        return try await transaction { db in
+            if let key = request.idempotencyKey,
+                let existing = try RequestRecord.filter(
+                    RequestRecord.Columns.agent == request.action.agent && RequestRecord.Columns.idempotencyKey == key
+                ).fetchOne(db)
+            {
+                let stored = try existing.request()
+                guard stored.digest.matches(request.digest) else { throw StoreError.idempotencyConflict(key) }
+                return stored
+            }
+            try record.insert(db)
+            for event in events { _ = try AuditWriter.append(event, in: db) }
+            return request
+        }
+    }
+
+    public func request(id: String) async throws -> ActionRequest? {
+        try await writer.read { db in try RequestRecord.fetchOne(db, key: id)?.request() }
+    }
+
+    public func requests(_ query: RequestQuery) async throws -> [ActionRequest] {
+        try await writer.read { db in
+            var request = RequestRecord.all()
+            if !query.states.isEmpty {
+                request = request.filter(query.states.map(\.rawValue).contains(RequestRecord.Columns.state))
+            }
+            if let agent = query.agent { request = request.filter(RequestRecord.Columns.agent == agent) }
+            return try request.order(RequestRecord.Columns.createdAt.desc).limit(query.limit).fetchAll(db).map {
+                try $0.request()
+            }
+        }
+    }
+
+    public func decisions(for requestID: String) async throws -> [Decision] {
+        try await writer.read { db in try Self.decisions(for: requestID, in: db) }
+    }
+
+    static func decisions(for requestID: String, in db: Database) throws -> [Decision] {
+        try DecisionRecord.filter(DecisionRecord.Columns.requestID == requestID)
+            .order(DecisionRecord.Columns.id)
+            .fetchAll(db)
+            .map { try $0.decision() }
+    }
+
+    public func decide(_ decision: Decision, now: Date) async throws -> ActionRequest {
+        try await transaction { db in
+            guard var request = try RequestRecord.fetchOne(db, key: decision.requestID)?.request() else {
+                throw ApprovalError.notFound
+            }
+            let prior = try Self.decisions(for: request.id, in: db)
+            let transition = try request.admit(decision, prior: prior, now: now)
+            try DecisionRecord(decision).insert(db)
+            let approvals = prior.filter { $0.verdict == .approve }.count + (decision.verdict == .approve ? 1 : 0)
+            if let transition {
+                if transition == .deny { request.failure = "denied by \(decision.approver): \(decision.reason ?? "")" }
+                request = try Self.apply(transition, to: request, now: now, in: db)
+            }
+            _ = try AuditWriter.append(
+                .decision(
+                    decision,
+                    transition: transition,
+                    approvals: approvals,
+                    required: request.assessment.requirements.approvals
+                ),
+                in: db
+            )
+            return request
+        }
+    }
+
+    public func claim(id: String, now: Date) async throws -> ActionRequest? {
+        try await transaction { db in
+            guard let request = try RequestRecord.fetchOne(db, key: id)?.request(),
+                RequestTransition.claim.from.contains(request.state)
+            else { return nil }
+            let claimed = try Self.apply(.claim, to: request, now: now, in: db)
+            _ = try AuditWriter.append(
+                AuditEvent(kind: AuditKind.executing, actor: "system", requestID: id, at: now),
+                in: db
+            )
+            return claimed
+        }
+    }
+
+    public func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
+        try await transaction { db in
+            guard var request = try RequestRecord.fetchOne(db, key: id)?.request() else {
+                throw StoreError.notFound(id)
+            }
+            let transition: RequestTransition
+            switch outcome {
+            case .executed(let result):
+                request.result = result
+                transition = .succeed
+            case .failed(let reason):
+                request.failure = reason
+                transition = .fail
+            }
+            let completed = try Self.apply(transition, to: request, now: now, in: db)
+            _ = try AuditWriter.append(.completion(of: id, outcome: outcome, at: now), in: db)
+            return completed
+        }
+    }
+
+    public func expire(now: Date) async throws -> [ActionRequest] {
+        try await transaction { db in
+            let due = try RequestRecord.filter(
+                RequestRecord.Columns.state == RequestState.pending.rawValue
+                    && RequestRecord.Columns.expiresAt <= now.timeIntervalSince1970
+            ).fetchAll(db)
+            return try due.map { record in
+                var request = try record.request()
+                request.failure = "expired: no decision before \(Timestamp.string(request.expiresAt))"
+                let expired = try Self.apply(.expire, to: request, now: now, in: db)
+                _ = try AuditWriter.append(
+                    AuditEvent(
+                        kind: AuditKind.expired,
+                        actor: "system",
+                        requestID: request.id,
+                        at: now,
+                        data: ["expiresAt": .string(Timestamp.string(request.expiresAt))]
+                    ),
+                    in: db
+                )
+                return expired
+            }
+        }
+    }
+
+    public func abandonExecuting(now: Date) async throws -> [ActionRequest] {
+        try await transaction { db in
+            let stuck = try RequestRecord.filter(RequestRecord.Columns.state == RequestState.executing.rawValue)
+                .fetchAll(db)
+            return try stuck.map { record in
+                var request = try record.request()
+                request.failure =
+                    "Countersign stopped while this action was executing; whether it took effect is unknown"
+                let abandoned = try Self.apply(.abandon, to: request, now: now, in: db)
+                _ = try AuditWriter.append(
+                    AuditEvent(kind: AuditKind.outcomeUnknown, actor: "system", requestID: request.id, at: now),
+                    in: db
+                )
+                return abandoned
+            }
+        }
+    }
+
+    /// Applies a transition with a conditional update: it changes the row only if the row is still in
+    /// a state the transition starts from.
+    static func apply(
+        _ transition: RequestTransition,
+        to request: ActionRequest,
+        now: Date,
+        in db: Database
+    ) throws
+        -> ActionRequest
+    {
+        var updated = request
+        updated.state = transition.to
+        updated.updatedAt = now
+        let record = try RequestRecord(updated)
+        let from = transition.from.map(\.rawValue)
+        try db.execute(
+            sql: """
+                UPDATE action_requests SET state = ?, updated_at = ?, result = ?, failure = ?
+                WHERE id = ? AND state IN (\(from.map { _ in "?" }.joined(separator: ", ")))
+                """,
+            arguments: StatementArguments(
+                [record.state, record.updatedAt, record.result, record.failure, record.id]
+                    as [(any DatabaseValueConvertible)?]
+                    + from.map { $0 as (any DatabaseValueConvertible)? }
+            )
+        )
+        guard db.changesCount == 1 else {
+            let current = try String.fetchOne(
+                db,
+                sql: "SELECT state FROM action_requests WHERE id = ?",
+                arguments: [request.id]
+            )
+            throw StoreError.illegalTransition(
+                transition,
+                from: current.flatMap(RequestState.init(rawValue:)) ?? request.state
+            )
+        }
+        return updated
+    }
+}
