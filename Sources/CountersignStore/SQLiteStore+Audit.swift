@@ -8,6 +8,18 @@ extension SQLiteStore: AuditStore {
         try await transaction { db in try AuditWriter.append(event, in: db) }
     }
 
+    /// Appends many events in one transaction (imports and benchmarks); all or none are recorded.
+    ///
+    /// - Returns: The last entry appended, or `nil` when `events` is empty.
+    @discardableResult
+    public func append(contentsOf events: [AuditEvent]) async throws -> AuditEntry? {
+        try await transaction { db in
+            var last: AuditEntry?
+            for event in events { last = try AuditWriter.append(event, in: db) }
+            return last
+        }
+    }
+
     public func auditHead() async throws -> (size: Int64, hash: [UInt8]) {
         try await writer.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")

@@ -17,6 +17,8 @@ public struct OperationDescriptor: Sendable {
     public let isReversible: Bool
     /// Whether the operation only reads.
     public let isReadOnly: Bool
+    /// The reason that records the default level, made once.
+    public let defaultReason: RiskReason
     private let impactText: @Sendable (JSONValue) -> String
     private let target: @Sendable (JSONValue) -> String?
 
@@ -56,6 +58,12 @@ public struct OperationDescriptor: Sendable {
         self.isReadOnly = isReadOnly
         self.target = target
         self.impactText = impact
+        self.defaultReason = RiskReason(
+            source: .operationDefault,
+            name: id.description,
+            level: defaultLevel,
+            text: "\(id) is rated \(defaultLevel.title) by default"
+        )
     }
 
     /// The impact of the action in words, derived from its arguments (never from the agent's text).

@@ -4,6 +4,8 @@ public struct OperationID: Sendable, Hashable, Comparable, Codable, CustomString
     public let connector: String
     /// The operation within the connector, such as `delete_repository`.
     public let name: String
+    /// `connector.operation`, made once.
+    public let description: String
 
     /// Parses `connector.operation`.
     ///
@@ -13,6 +15,7 @@ public struct OperationID: Sendable, Hashable, Comparable, Codable, CustomString
         guard parts.count == 2, Self.isValidPart(parts[0]), Self.isValidPart(parts[1]) else { return nil }
         self.connector = String(parts[0])
         self.name = String(parts[1])
+        self.description = text
     }
 
     private static func isValidPart(_ part: Substring) -> Bool {
@@ -20,9 +23,11 @@ public struct OperationID: Sendable, Hashable, Comparable, Codable, CustomString
         return part.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
     }
 
-    public var description: String { "\(connector).\(name)" }
-
     public static func < (lhs: OperationID, rhs: OperationID) -> Bool { lhs.description < rhs.description }
+
+    public static func == (lhs: OperationID, rhs: OperationID) -> Bool { lhs.description == rhs.description }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)

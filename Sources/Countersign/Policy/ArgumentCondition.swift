@@ -18,17 +18,20 @@ public struct ArgumentCondition: Sendable {
     }
 
     /// Which argument, as a JSON Pointer into the arguments.
-    public var path: JSONPointer
+    public let path: JSONPointer
     /// What must hold.
-    public var test: Test
+    public let test: Test
     /// Whether the result is inverted.
-    public var negate: Bool
+    public let negate: Bool
+    /// The UTF-8 of a string `contains` needle, made once.
+    private let needleBytes: [UInt8]?
 
     /// Creates a condition.
     public init(path: JSONPointer, test: Test, negate: Bool = false) {
         self.path = path
         self.test = test
         self.negate = negate
+        if case .contains(.string(let needle)) = test { needleBytes = Array(needle.utf8) } else { needleBytes = nil }
     }
 
     /// Whether the condition holds for these arguments.
@@ -56,8 +59,8 @@ public struct ArgumentCondition: Sendable {
             case .array(let elements):
                 return elements.contains { $0.isIdentical(to: needle) }
             case .string(let text):
-                guard case .string(let part) = needle else { return false }
-                return text.contains(part)
+                guard let needleBytes else { return false }
+                return UTF8Search.matches(text, needleBytes, atStart: false, atEnd: false)
             case .object(let members):
                 guard case .string(let key) = needle else { return false }
                 return members[key] != nil

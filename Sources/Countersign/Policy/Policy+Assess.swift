@@ -17,14 +17,7 @@ extension Policy {
         signals: [RiskReason] = []
     ) -> Assessment {
         var level = operation.defaultLevel
-        var reasons: [RiskReason] = [
-            RiskReason(
-                source: .operationDefault,
-                name: operation.id.description,
-                level: operation.defaultLevel,
-                text: "\(operation.id) is rated \(operation.defaultLevel.title) by default"
-            )
-        ]
+        var reasons: [RiskReason] = [operation.defaultReason]
         for hint in operation.hints {
             if let reason = hint.evaluate(action.arguments) {
                 level = max(level, reason.level)
@@ -40,7 +33,10 @@ extension Policy {
         var confirm = false
         var allowSelfApproval = true
         var ttl: Int?
-        for rule in rules where rule.match.matches(action) {
+        let operationName = operation.id.description
+        for position in rulesByOperation[action.operation] ?? allRuleIndices {
+            guard rules[position].match.matches(action, operationName: operationName) else { continue }
+            let rule = rules[position]
             let ruleLevel = rule.level ?? level
             level = max(level, ruleLevel)
             reasons.append(RiskReason(source: .rule, name: rule.name, level: ruleLevel, text: rule.reason))

@@ -6,23 +6,46 @@ public struct Policy: Sendable {
     /// What each level requires when no rule says otherwise.
     public var levels: [RiskLevel: LevelSettings]
     /// The rules, in file order.
-    public var rules: [PolicyRule]
+    public let rules: [PolicyRule]
     /// Inline expectations that `countersign policy check` runs.
     public var tests: [PolicyTest]
     /// The SHA-256 of the policy's source text, recorded in the audit log when the policy changes.
     public var sourceDigest: String
+    /// For each operation of the catalog the policy was compiled against, the indices of the rules
+    /// whose operation patterns match it; operations not in it are matched against every rule.
+    let rulesByOperation: [OperationID: [Int]]
+    let allRuleIndices: [Int]
 
     /// Creates a policy.
+    ///
+    /// - Parameters:
+    ///   - levels: What each level requires by default.
+    ///   - rules: The rules, in order.
+    ///   - tests: Inline expectations.
+    ///   - sourceDigest: The digest of the policy's text.
+    ///   - catalog: When given, rules are indexed by the operations they can match, so that
+    ///     assessing an action only looks at the rules that may apply to it.
     public init(
         levels: [RiskLevel: LevelSettings] = LevelSettings.defaults,
         rules: [PolicyRule] = [],
         tests: [PolicyTest] = [],
-        sourceDigest: String = ""
+        sourceDigest: String = "",
+        catalog: OperationCatalog? = nil
     ) {
         self.levels = levels
         self.rules = rules
         self.tests = tests
         self.sourceDigest = sourceDigest
+        self.allRuleIndices = Array(rules.indices)
+        var index: [OperationID: [Int]] = [:]
+        for descriptor in catalog?.descriptors ?? [] {
+            let name = descriptor.id.description
+            index[descriptor.id] = rules.indices.filter { position in
+                let globs = rules[position].match.operations
+                return globs.isEmpty || globs.contains { $0.matches(name) }
+            }
+        }
+        self.rulesByOperation = index
     }
 
     /// The settings for a level, falling back to the built-in defaults.
@@ -151,9 +174,13 @@ public struct RuleMatch: Sendable {
 
     /// Whether the action satisfies every part of the match.
     public func matches(_ action: ProposedAction) -> Bool {
+        matches(action, operationName: action.operation.description)
+    }
+
+    /// Whether the action, whose operation is named `operationName`, satisfies every part of the match.
+    func matches(_ action: ProposedAction, operationName: String) -> Bool {
         if !operations.isEmpty {
-            let name = action.operation.description
-            guard operations.contains(where: { $0.matches(name) }) else { return false }
+            guard operations.contains(where: { $0.matches(operationName) }) else { return false }
         }
         if !agents.isEmpty && !agents.contains(where: { $0.matches(action.agent) }) { return false }
         if !principals.isEmpty && !principals.contains(where: { $0.matches(action.principal) }) { return false }

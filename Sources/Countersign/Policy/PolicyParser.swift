@@ -15,9 +15,14 @@ extension Policy {
     public init(yaml: String, catalog: OperationCatalog? = nil) throws(PolicyError) {
         var parser = PolicyParser(catalog: catalog)
         let policy = parser.parse(yaml)
-        guard parser.issues.isEmpty, var policy else { throw PolicyError(issues: parser.issues) }
-        policy.sourceDigest = "sha256:" + Hex.encode(SHA256.hash(data: Array(yaml.utf8)))
-        self = policy
+        guard parser.issues.isEmpty, let policy else { throw PolicyError(issues: parser.issues) }
+        self.init(
+            levels: policy.levels,
+            rules: policy.rules,
+            tests: policy.tests,
+            sourceDigest: "sha256:" + Hex.encode(SHA256.hash(data: Array(yaml.utf8))),
+            catalog: catalog
+        )
     }
 }
 
@@ -34,7 +39,14 @@ private struct PolicyParser {
         issues.append(PolicyIssue(line: mark?.line ?? 1, column: mark?.column ?? 1, message: message))
     }
 
-    mutating func parse(_ yaml: String) -> Policy? {
+    /// What a policy file holds, before it is compiled.
+    struct Parsed {
+        var levels: [RiskLevel: LevelSettings] = LevelSettings.defaults
+        var rules: [PolicyRule] = []
+        var tests: [PolicyTest] = []
+    }
+
+    mutating func parse(_ yaml: String) -> Parsed? {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -49,7 +61,7 @@ private struct PolicyParser {
             if root == nil { report(nil, "the policy is empty; it needs at least `version: 1`") }
             return nil
         }
-        var policy = Policy()
+        var policy = Parsed()
         var sawVersion = false
         for (key, value) in mapping {
             switch key.string {
@@ -211,7 +223,7 @@ private struct PolicyParser {
 
     // MARK: - Sections
 
-    mutating func parseLevels(_ node: Node, into policy: inout Policy) {
+    mutating func parseLevels(_ node: Node, into policy: inout Parsed) {
         guard let levels = mapping(node, "levels") else { return }
         for (key, value) in levels {
             guard let level = level(key), let settings = mapping(value, "levels.\(level)") else { continue }

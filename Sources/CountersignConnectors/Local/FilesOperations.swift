@@ -130,8 +130,8 @@ public enum FilesOperations {
             ],
             isReversible: false,
             target: { arguments in
-                let paths = arguments["paths"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                return paths.count == 1 ? paths[0] : "\(paths.count) paths"
+                let paths = arguments["paths"]?.arrayValue ?? []
+                return paths.count == 1 ? paths[0].stringValue : "\(paths.count) paths"
             },
             impact: { arguments in
                 let paths = arguments["paths"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -146,18 +146,29 @@ public enum FilesOperations {
 
     // MARK: - Hints
 
-    static func paths(_ arguments: JSONValue, _ key: String) -> [String] {
+    /// The first path under `key` (a string or an array of strings) that satisfies `predicate`.
+    static func firstPath(_ arguments: JSONValue, _ key: String, where predicate: (String) -> Bool) -> String? {
         switch arguments[key] {
-        case .string(let path)?: [path]
-        case .array(let items)?: items.compactMap(\.stringValue)
-        default: []
+        case .string(let path)?: return predicate(path) ? path : nil
+        case .array(let items)?:
+            return items.withUnsafeBufferPointer { buffer in
+                for index in buffer.indices {
+                    if case .string(let path) = buffer[index], predicate(path) { return path }
+                }
+                return nil
+            }
+        default: return nil
         }
     }
 
     static func escapesRoot(pointer key: String = "path") -> RiskHint {
         RiskHint("outside_root") { arguments in
-            let offending = paths(arguments, key).first { path in
-                path.hasPrefix("/") || path.hasPrefix("~") || path.split(separator: "/").contains("..")
+            let offending = firstPath(arguments, key) { path in
+                path.utf8.first == UInt8(ascii: "/") || path.utf8.first == UInt8(ascii: "~")
+                    || PathComponents.any(of: path) {
+                        $0.count == 2 && $0[$0.startIndex] == UInt8(ascii: ".")
+                            && $0[$0.startIndex + 1] == UInt8(ascii: ".")
+                    }
             }
             return offending.map {
                 (.critical, "path \"\($0)\" points outside the workspace root (it will be refused)")
@@ -165,17 +176,29 @@ public enum FilesOperations {
         }
     }
 
+    static let sensitiveNames: [[UInt8]] = [".git", ".ssh", ".env", ".github", ".aws", ".gnupg"].map { Array($0.utf8) }
+    static let sensitiveSuffixes: [[UInt8]] = [".pem", ".key"].map { Array($0.utf8) }
+    static let sensitivePrefixes: [[UInt8]] = ["id_rsa", "id_ed25519"].map { Array($0.utf8) }
+
     static func sensitivePath(pointer key: String = "path") -> RiskHint {
         RiskHint("sensitive_path") { arguments in
-            let offending = paths(arguments, key).first { path in
-                let parts = path.split(separator: "/").map(String.init)
-                return parts.contains { part in
-                    [".git", ".ssh", ".env", ".github", ".aws", ".gnupg"].contains(part) || part.hasSuffix(".pem")
-                        || part.hasSuffix(".key") || part.hasPrefix("id_rsa") || part.hasPrefix("id_ed25519")
-                }
+            let offending = firstPath(arguments, key) { path in
+                PathComponents.any(of: path, isSensitive)
             }
             return offending.map { (.high, "path \"\($0)\" is a credential, key, CI or version-control file") }
         }
+    }
+
+    /// Whether a path component names a credential, key, CI or version-control file.
+    static func isSensitive(_ part: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        guard let first = part.first else { return false }
+        // Cheap first-byte and extension checks keep the common case (an ordinary file) fast.
+        if first == UInt8(ascii: "."), sensitiveNames.contains(where: { part.elementsEqual($0) }) { return true }
+        if first == UInt8(ascii: "i"), sensitivePrefixes.contains(where: { part.starts(with: $0) }) { return true }
+        if part.count >= 4 && part[part.endIndex - 4] == UInt8(ascii: ".") {
+            return sensitiveSuffixes.contains { part.suffix(4).elementsEqual($0) }
+        }
+        return false
     }
 
     static func largeContent() -> RiskHint {

@@ -28,7 +28,7 @@ public enum HTTPOperations {
             hints: [
                 RiskHint("changes_remote_state") { arguments in
                     let method = arguments["method"]?.stringValue ?? "GET"
-                    return ["POST", "PUT", "PATCH", "DELETE"].contains(method)
+                    return writeMethods.contains(method)
                         ? (.high, "\(method) changes state on the remote service") : nil
                 },
                 RiskHint("credentials_in_request") { arguments in
@@ -55,6 +55,8 @@ public enum HTTPOperations {
             }
         )
     }
+
+    static let writeMethods: Set<String> = ["POST", "PUT", "PATCH", "DELETE"]
 
     static func host(of url: String) -> String {
         guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else { return url }

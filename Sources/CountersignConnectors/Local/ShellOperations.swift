@@ -30,14 +30,14 @@ public enum ShellOperations {
                     {
                         return (.critical, "rm with a recursive flag deletes whole directory trees")
                     }
-                    if ["rm", "shred", "dd", "mkfs", "truncate"].contains(program) {
+                    if destructivePrograms.contains(program) {
                         return (.critical, "\(program) destroys data")
                     }
                     return nil
                 },
                 RiskHint("privilege") { arguments in
                     let program = baseName(arguments["program"]?.stringValue ?? "")
-                    return ["sudo", "su", "doas", "pkexec"].contains(program)
+                    return privilegePrograms.contains(program)
                         ? (.critical, "\(program) runs a program with another user's privileges") : nil
                 },
                 RiskHint("download_and_run") { arguments in
@@ -64,7 +64,12 @@ public enum ShellOperations {
         )
     }
 
+    static let destructivePrograms: Set<String> = ["rm", "shred", "dd", "mkfs", "truncate"]
+    static let privilegePrograms: Set<String> = ["sudo", "su", "doas", "pkexec"]
+    static let interpreters: Set<String> = ["sh", "bash", "zsh", "dash", "python", "python3", "perl", "ruby", "node"]
+
     static func baseName(_ program: String) -> String {
-        program.split(separator: "/").last.map(String.init) ?? program
+        guard let slash = program.utf8.lastIndex(of: UInt8(ascii: "/")) else { return program }
+        return String(program[program.utf8.index(after: slash)...])
     }
 }
