@@ -114,8 +114,8 @@ extension AuditEvent {
 }
 
 extension Assessment {
-    /// The assessment as audit data.
-    func auditData(expiresAt: Date) -> JSONValue {
+    /// The assessment as JSON: level, decision, every reason with its source, and the requirements.
+    public var json: JSONValue {
         var requirements: [String: JSONValue] = [
             "approvals": .number(Double(self.requirements.approvals)),
             "stepUp": .bool(self.requirements.stepUp),
@@ -135,8 +135,14 @@ extension Assessment {
                 }
             ),
             "requirements": .object(requirements),
-            "expiresAt": .string(Timestamp.string(expiresAt)),
         ]
+    }
+
+    /// The assessment as audit data.
+    func auditData(expiresAt: Date) -> JSONValue {
+        var data = json.objectValue ?? [:]
+        data["expiresAt"] = .string(Timestamp.string(expiresAt))
+        return .object(data)
     }
 }
 

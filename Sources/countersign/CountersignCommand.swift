@@ -1,0 +1,23 @@
+import ArgumentParser
+
+@main
+struct CountersignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "countersign",
+        abstract:
+            "An authorization gateway for AI agents: agents propose, policy and people decide, Countersign executes.",
+        subcommands: [PolicyCommand.self, AuditCommand.self]
+    )
+}
+
+/// Options shared by commands that use the data directory.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory (default: $COUNTERSIGN_DATA, else ./.countersign).")
+    var data: String?
+
+    var path: String {
+        if let data { return data }
+        if let environment = Environment.value("COUNTERSIGN_DATA"), !environment.isEmpty { return environment }
+        return ".countersign"
+    }
+}
