@@ -33,6 +33,30 @@ public struct CheckpointWriter: Sendable {
         return checkpoint
     }
 
+    /// Writes a checkpoint every `interval` until the task is cancelled.
+    ///
+    /// - Parameters:
+    ///   - interval: The time between checkpoints.
+    ///   - clock: The clock to wait on (injected, so that tests can advance time).
+    ///   - now: The wall-clock time to sign into each checkpoint.
+    ///   - onTick: Called after each tick with the checkpoint written, or `nil` when none was needed.
+    /// - Throws: When a checkpoint cannot be written; cancellation ends the loop without an error.
+    public func run<C: Clock>(
+        every interval: C.Duration,
+        clock: C,
+        now: @escaping @Sendable () -> Date = { Date() },
+        onTick: @escaping @Sendable (AuditCheckpoint?) -> Void = { _ in }
+    ) async throws {
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(for: interval)
+            } catch is CancellationError {
+                return
+            }
+            onTick(try await checkpoint(now: now()))
+        }
+    }
+
     /// Reads the checkpoints in a file; none when the file does not exist.
     public static func read(_ path: String) throws -> [AuditCheckpoint] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }

@@ -173,3 +173,14 @@ extension AuditCommand {
 
 /// `1 entry`, `2 entries`.
 func plural(_ count: Int64, _ one: String, _ many: String) -> String { "\(count) \(count == 1 ? one : many)" }
+
+/// Prints what a checkpoint run did.
+func report(_ checkpoint: AuditCheckpoint?) {
+    if let checkpoint {
+        print(
+            "checkpoint: \(plural(checkpoint.treeSize, "entry", "entries")), head \(checkpoint.headHash), key \(checkpoint.keyID)"
+        )
+    } else {
+        print("no new entries since the last checkpoint")
+    }
+}

@@ -300,3 +300,50 @@ struct SQLiteStoreTests {
         #expect(throws: AuditError.self) { try data.loadSigningKey() }
     }
 }
+
+@Suite("Scheduled checkpoints")
+struct ScheduledCheckpointTests {
+    @Test("a checkpoint is written on each tick when the log grew, and none when it did not")
+    func schedule() async throws {
+        let directory = try TemporaryDirectory()
+        let data = DataDirectory(path: directory.url.path)
+        let store = try SQLiteStore(path: data.databasePath)
+        let (signer, _) = try data.loadOrCreateSigningKey()
+        let writer = CheckpointWriter(store: store, signer: signer, path: data.checkpointsPath)
+        let clock = ManualClock()
+        let (ticks, continuation) = AsyncStream.makeStream(of: AuditCheckpoint?.self)
+        let task = Task {
+            defer { continuation.finish() }
+            try await writer.run(every: .seconds(600), clock: clock, onTick: { _ = continuation.yield($0) })
+        }
+        var iterator = ticks.makeAsyncIterator()
+        let event = AuditEvent(kind: AuditKind.userChanged, actor: "user:admin", at: Date(), data: ["user": "ana"])
+
+        try await store.append(event)
+        await clock.waitForSleeper()
+        clock.advance(by: .seconds(600))
+        let first = try #require(await iterator.next())
+        #expect(first?.treeSize == 1)
+
+        await clock.waitForSleeper()
+        clock.advance(by: .seconds(600))
+        let second = try #require(await iterator.next())
+        #expect(second == nil)
+
+        try await store.append(event)
+        try await store.append(event)
+        await clock.waitForSleeper()
+        clock.advance(by: .seconds(600))
+        let third = try #require(await iterator.next())
+        #expect(third?.treeSize == 3)
+
+        task.cancel()
+        try await task.value
+        let written = try CheckpointWriter.read(data.checkpointsPath)
+        #expect(written.map(\.treeSize) == [1, 3])
+        #expect(
+            try await store.verifyAudit(checkpoints: written, publicKey: signer.publicKey) { _ in }.checkpointsChecked
+                == 2
+        )
+    }
+}
