@@ -4,7 +4,7 @@
 public struct RiskHint: Sendable {
     /// A short identifier, such as `outside_root` or `many_recipients`.
     public let name: String
-    private let rule: @Sendable (JSONValue) -> (RiskLevel, String)?
+    private let rule: @Sendable (JSONValue) -> [(name: String, level: RiskLevel, text: String)]
 
     /// Creates a hint.
     ///
@@ -13,12 +13,25 @@ public struct RiskHint: Sendable {
     ///   - rule: Returns the level and the reason when the arguments warrant it, `nil` otherwise.
     public init(_ name: String, _ rule: @escaping @Sendable (JSONValue) -> (RiskLevel, String)?) {
         self.name = name
+        self.rule = { arguments in rule(arguments).map { [(name, $0.0, $0.1)] } ?? [] }
+    }
+
+    /// Creates a hint that can give several reasons from one look at the arguments (for example, one
+    /// pass over a list of paths that finds both a path outside the root and a credential file).
+    ///
+    /// - Parameters:
+    ///   - name: A name for the group, used in diagnostics.
+    ///   - rule: Returns each reason's own name, level and text.
+    public init(
+        group name: String,
+        _ rule: @escaping @Sendable (JSONValue) -> [(name: String, level: RiskLevel, text: String)]
+    ) {
+        self.name = name
         self.rule = rule
     }
 
     /// Evaluates the hint on validated arguments.
-    public func evaluate(_ arguments: JSONValue) -> RiskReason? {
-        guard let (level, text) = rule(arguments) else { return nil }
-        return RiskReason(source: .hint, name: name, level: level, text: text)
+    public func evaluate(_ arguments: JSONValue) -> [RiskReason] {
+        rule(arguments).map { RiskReason(source: .hint, name: $0.name, level: $0.level, text: $0.text) }
     }
 }

@@ -19,7 +19,7 @@ extension Policy {
         var level = operation.defaultLevel
         var reasons: [RiskReason] = [operation.defaultReason]
         for hint in operation.hints {
-            if let reason = hint.evaluate(action.arguments) {
+            for reason in hint.evaluate(action.arguments) {
                 level = max(level, reason.level)
                 reasons.append(reason)
             }

@@ -26,7 +26,7 @@ public enum FilesOperations {
             ],
             scopes: ["files:read"],
             defaultLevel: .low,
-            hints: [escapesRoot(), sensitivePath()],
+            hints: [pathHints()],
             isReversible: true,
             isReadOnly: true,
             target: { $0["path"]?.stringValue },
@@ -44,7 +44,7 @@ public enum FilesOperations {
             ],
             scopes: ["files:read"],
             defaultLevel: .low,
-            hints: [escapesRoot()],
+            hints: [pathHints()],
             isReversible: true,
             isReadOnly: true,
             target: { $0["path"]?.stringValue ?? "." },
@@ -70,7 +70,7 @@ public enum FilesOperations {
             ],
             scopes: ["files:write"],
             defaultLevel: .medium,
-            hints: [escapesRoot(), sensitivePath(), largeContent(), overwrites()],
+            hints: [pathHints(), largeContent(), overwrites()],
             isReversible: false,
             target: { $0["path"]?.stringValue },
             impact: { arguments in
@@ -93,7 +93,7 @@ public enum FilesOperations {
             ],
             scopes: ["files:write"],
             defaultLevel: .medium,
-            hints: [escapesRoot(), sensitivePath(), largeContent()],
+            hints: [pathHints(), largeContent()],
             isReversible: false,
             target: { $0["path"]?.stringValue },
             impact: {
@@ -118,7 +118,7 @@ public enum FilesOperations {
             scopes: ["files:delete"],
             defaultLevel: .medium,
             hints: [
-                escapesRoot(pointer: "paths"), sensitivePath(pointer: "paths"),
+                pathHints("paths"),
                 RiskHint("directory") { arguments in
                     arguments["recursive"]?.boolValue == true
                         ? (.high, "deletes directories together with everything inside them") : nil
@@ -146,59 +146,47 @@ public enum FilesOperations {
 
     // MARK: - Hints
 
-    /// The first path under `key` (a string or an array of strings) that satisfies `predicate`.
-    static func firstPath(_ arguments: JSONValue, _ key: String, where predicate: (String) -> Bool) -> String? {
-        switch arguments[key] {
-        case .string(let path)?: return predicate(path) ? path : nil
-        case .array(let items)?:
-            return items.withUnsafeBufferPointer { buffer in
-                for index in buffer.indices {
-                    if case .string(let path) = buffer[index], predicate(path) { return path }
-                }
-                return nil
+    /// One pass over the path (or paths) under `key`: a path outside the workspace root is
+    /// Critical, a credential, key, CI or version-control file is High.
+    static func pathHints(_ key: String = "path") -> RiskHint {
+        RiskHint(group: "paths") { arguments in
+            var outside: String?
+            var sensitive: String?
+            func look(_ path: String) -> Bool {
+                let facts = PathFacts(path)
+                if facts.escapesRoot && outside == nil { outside = path }
+                if facts.isSensitive && sensitive == nil { sensitive = path }
+                return outside != nil && sensitive != nil
             }
-        default: return nil
-        }
-    }
-
-    static func escapesRoot(pointer key: String = "path") -> RiskHint {
-        RiskHint("outside_root") { arguments in
-            let offending = firstPath(arguments, key) { path in
-                path.utf8.first == UInt8(ascii: "/") || path.utf8.first == UInt8(ascii: "~")
-                    || PathComponents.any(of: path) {
-                        $0.count == 2 && $0[$0.startIndex] == UInt8(ascii: ".")
-                            && $0[$0.startIndex + 1] == UInt8(ascii: ".")
+            switch arguments[key] {
+            case .string(let path)?:
+                _ = look(path)
+            case .array(let items)?:
+                items.withUnsafeBufferPointer { buffer in
+                    for index in buffer.indices {
+                        guard case .string(let path) = buffer[index] else { continue }
+                        if look(path) { break }
                     }
+                }
+            default:
+                break
             }
-            return offending.map {
-                (.critical, "path \"\($0)\" points outside the workspace root (it will be refused)")
+            var reasons: [(name: String, level: RiskLevel, text: String)] = []
+            if let outside {
+                reasons.append(
+                    (
+                        "outside_root", .critical,
+                        "path \"\(outside)\" points outside the workspace root (it will be refused)"
+                    )
+                )
             }
-        }
-    }
-
-    static let sensitiveNames: [[UInt8]] = [".git", ".ssh", ".env", ".github", ".aws", ".gnupg"].map { Array($0.utf8) }
-    static let sensitiveSuffixes: [[UInt8]] = [".pem", ".key"].map { Array($0.utf8) }
-    static let sensitivePrefixes: [[UInt8]] = ["id_rsa", "id_ed25519"].map { Array($0.utf8) }
-
-    static func sensitivePath(pointer key: String = "path") -> RiskHint {
-        RiskHint("sensitive_path") { arguments in
-            let offending = firstPath(arguments, key) { path in
-                PathComponents.any(of: path, isSensitive)
+            if let sensitive {
+                reasons.append(
+                    ("sensitive_path", .high, "path \"\(sensitive)\" is a credential, key, CI or version-control file")
+                )
             }
-            return offending.map { (.high, "path \"\($0)\" is a credential, key, CI or version-control file") }
+            return reasons
         }
-    }
-
-    /// Whether a path component names a credential, key, CI or version-control file.
-    static func isSensitive(_ part: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        guard let first = part.first else { return false }
-        // Cheap first-byte and extension checks keep the common case (an ordinary file) fast.
-        if first == UInt8(ascii: "."), sensitiveNames.contains(where: { part.elementsEqual($0) }) { return true }
-        if first == UInt8(ascii: "i"), sensitivePrefixes.contains(where: { part.starts(with: $0) }) { return true }
-        if part.count >= 4 && part[part.endIndex - 4] == UInt8(ascii: ".") {
-            return sensitiveSuffixes.contains { part.suffix(4).elementsEqual($0) }
-        }
-        return false
     }
 
     static func largeContent() -> RiskHint {
