@@ -47,12 +47,7 @@ public struct DataDirectory: Sendable {
     public func loadOrCreateSigningKey() throws -> (signer: AuditSigner, created: Bool) {
         if FileManager.default.fileExists(atPath: signingKeyPath) { return (try loadSigningKey(), false) }
         let raw = AuditSigner.generateRawPrivateKey()
-        let created = FileManager.default.createFile(
-            atPath: signingKeyPath,
-            contents: Data((Hex.encode(raw) + "\n").utf8),
-            attributes: [.posixPermissions: 0o600]
-        )
-        guard created else { throw AuditError.badKey("cannot create \(signingKeyPath)") }
+        try SecretFile.create(signingKeyPath, contents: Array((Hex.encode(raw) + "\n").utf8))
         let signer = try AuditSigner(rawPrivateKey: raw)
         try Data((Hex.encode(signer.publicKey) + "\n").utf8).write(to: URL(filePath: publicKeyPath), options: .atomic)
         return (signer, true)

@@ -295,7 +295,10 @@ struct SQLiteStoreTests {
     @Test("the signing key must not be readable by others")
     func keyMode() throws {
         let data = DataDirectory(path: directory.url.path)
-        _ = try data.loadOrCreateSigningKey()
+        #expect(try data.loadOrCreateSigningKey().created)
+        let mode = try FileManager.default.attributesOfItem(atPath: data.signingKeyPath)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        #expect(try data.loadOrCreateSigningKey().created == false)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: data.signingKeyPath)
         #expect(throws: AuditError.self) { try data.loadSigningKey() }
     }

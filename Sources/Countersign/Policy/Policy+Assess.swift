@@ -25,7 +25,7 @@ extension Policy {
             }
         }
 
-        var isDenied = false
+        var denyingRules: [String] = []
         var ruleAsks = false
         var allowingRule: PolicyRule?
         var approvals = 0
@@ -41,7 +41,7 @@ extension Policy {
             level = max(level, ruleLevel)
             reasons.append(RiskReason(source: .rule, name: rule.name, level: ruleLevel, text: rule.reason))
             switch rule.decision {
-            case .deny?: isDenied = true
+            case .deny?: denyingRules.append(rule.name)
             case .ask?: ruleAsks = true
             case .allow?: allowingRule = allowingRule ?? rule
             case nil: break
@@ -60,7 +60,7 @@ extension Policy {
         let settings = settings(for: level)
         let needsHuman = ruleAsks || approvals > 0 || stepUp || confirm || level >= .high
         var decision = settings.decision
-        if isDenied {
+        if !denyingRules.isEmpty {
             decision = .deny
         } else if decision == .allow && needsHuman {
             decision = .ask
@@ -87,6 +87,12 @@ extension Policy {
             allowSelfApproval: settings.allowSelfApproval && allowSelfApproval,
             ttlSeconds: min(ttl ?? settings.ttlSeconds, settings.ttlSeconds)
         )
-        return Assessment(level: level, reasons: reasons, decision: decision, requirements: requirements)
+        return Assessment(
+            level: level,
+            reasons: reasons,
+            decision: decision,
+            requirements: requirements,
+            denyingRules: denyingRules
+        )
     }
 }

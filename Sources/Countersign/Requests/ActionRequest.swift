@@ -84,7 +84,6 @@ public struct ActionRequest: Sendable, Hashable, Codable, Identifiable {
             case .ask: .pending
             case .deny: .rejected
             }
-        let denial = assessment.reasons.filter { $0.source == .rule && assessment.decision == .deny }
         return ActionRequest(
             action: action,
             state: state,
@@ -96,7 +95,7 @@ public struct ActionRequest: Sendable, Hashable, Codable, Identifiable {
             runID: runID,
             createdAt: now,
             expiresAt: now.addingTimeInterval(TimeInterval(assessment.requirements.ttlSeconds)),
-            failure: state == .rejected ? "denied by policy: " + denial.map(\.text).joined(separator: "; ") : nil
+            failure: assessment.denial
         )
     }
 }

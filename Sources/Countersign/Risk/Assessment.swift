@@ -43,12 +43,28 @@ public struct Assessment: Sendable, Hashable, Codable {
     public var decision: PolicyDecision
     /// What an approval must carry; meaningful when the decision is `ask`.
     public var requirements: Requirements
+    /// The names of the rules that denied the action, when the decision is `deny`.
+    public var denyingRules: [String]
 
     /// Creates an assessment.
-    public init(level: RiskLevel, reasons: [RiskReason], decision: PolicyDecision, requirements: Requirements) {
+    public init(
+        level: RiskLevel,
+        reasons: [RiskReason],
+        decision: PolicyDecision,
+        requirements: Requirements,
+        denyingRules: [String] = []
+    ) {
         self.level = level
         self.reasons = reasons
         self.decision = decision
         self.requirements = requirements
+        self.denyingRules = denyingRules
+    }
+
+    /// Why policy denied the action, in words the agent receives; `nil` unless denied.
+    public var denial: String? {
+        guard decision == .deny else { return nil }
+        let texts = reasons.filter { $0.source == .rule && denyingRules.contains($0.name) }.map(\.text)
+        return "denied by policy: " + texts.joined(separator: "; ")
     }
 }
