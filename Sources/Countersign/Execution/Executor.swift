@@ -1,0 +1,69 @@
+public import Foundation
+
+/// Executes approved requests exactly once.
+///
+/// It claims a request (approved or auto-approved → executing) in one transaction, checks again
+/// that the payload still hashes to the digest that was assessed and approved, runs the connector,
+/// and records `executed` with the result or `failed` with the reason. A request that another
+/// executor claimed, or that is not approved, is left alone.
+public struct Executor: Sendable {
+    private let store: any ActionStore
+    private let connectors: [String: any Connector]
+    private let now: @Sendable () -> Date
+
+    /// Creates an executor.
+    ///
+    /// - Parameters:
+    ///   - store: Where requests are.
+    ///   - connectors: The connectors, each found by its name.
+    ///   - now: The clock.
+    public init(store: any ActionStore, connectors: [any Connector], now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.connectors = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.now = now
+    }
+
+    /// Claims and executes a request.
+    ///
+    /// - Returns: The request after execution, or `nil` when it was not claimable.
+    /// - Throws: When the store cannot be read or written; the connector's own failures are
+    ///   recorded as `failed`, not thrown.
+    @discardableResult
+    public func execute(requestID: String) async throws -> ActionRequest? {
+        guard let request = try await store.claim(id: requestID, now: now()) else { return nil }
+        guard request.isPayloadIntact else {
+            return try await store.complete(
+                id: request.id,
+                outcome: .failed(
+                    "refused: the payload changed after it was assessed and approved (digest mismatch); nothing was executed"
+                ),
+                now: now()
+            )
+        }
+        guard let connector = connectors[request.action.operation.connector] else {
+            return try await store.complete(
+                id: request.id,
+                outcome: .failed("no connector \"\(request.action.operation.connector)\" is configured"),
+                now: now()
+            )
+        }
+        let context = ExecutionContext(
+            requestID: request.id,
+            principal: request.action.principal,
+            agent: request.action.agent
+        )
+        let outcome: ExecutionOutcome
+        do {
+            outcome = .executed(
+                try await connector.execute(
+                    request.action.operation,
+                    arguments: request.action.arguments,
+                    context: context
+                )
+            )
+        } catch {
+            outcome = .failed(error.message)
+        }
+        return try await store.complete(id: request.id, outcome: outcome, now: now())
+    }
+}
