@@ -22,8 +22,9 @@ struct GatewayTests {
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
         store = try SQLiteStore(path: directory.path("countersign.sqlite"))
         let files = try FilesConnector(root: workspace.path)
-        let catalog = OperationCatalog(files.operations)
-        executor = Executor(store: store, connectors: [files])
+        let shell = try ShellConnector(root: workspace.path)
+        let catalog = OperationCatalog(files.operations + shell.operations)
+        executor = Executor(store: store, connectors: [files, shell])
         gateway = Gateway(
             catalog: catalog,
             policy: try Policy(yaml: "version: 1\n", catalog: catalog),
@@ -176,6 +177,21 @@ struct GatewayTests {
         _ = try await approve(refused)
         #expect(try await executor.execute(requestID: refused.id)?.failure?.contains("already exists") == true)
         #expect(file("v.txt") == "v1")
+    }
+
+    @Test("a Critical shell command runs only after a step-up approval")
+    func criticalShell() async throws {
+        let request = try await gateway.propose(
+            action("shell.run", ["program": "touch", "arguments": ["made-by-shell"]])
+        )
+        #expect(request.state == .pending && request.assessment.level == .critical)
+        await #expect(throws: ApprovalError.stepUpRequired) { _ = try await approve(request, method: .password) }
+        #expect(try await executor.execute(requestID: request.id) == nil)
+        #expect(file("made-by-shell") == nil)
+        _ = try await approve(request, method: .totp)
+        let executed = try #require(try await executor.execute(requestID: request.id))
+        #expect(executed.state == .executed && executed.result?["exitCode"] == 0)
+        #expect(file("made-by-shell") == "")
     }
 
     @Test("a denied action never reaches the connector")
