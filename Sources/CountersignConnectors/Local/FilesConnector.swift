@@ -26,15 +26,8 @@ public struct FilesConnector: Connector {
     ///
     /// - Throws: ``ConnectorError`` when the root does not exist or is not a directory.
     public init(root: String) throws(ConnectorError) {
-        guard let resolved = Self.realPath(root), Self.isDirectory(resolved) else {
-            throw .notFound("the workspace root \(root) does not exist or is not a directory")
-        }
-        self.root = resolved
-        do {
-            operations = try FilesOperations.descriptors()
-        } catch {
-            throw .failed("a files operation schema does not compile")
-        }
+        self.root = try Self.workspaceRoot(root)
+        operations = try Self.compile(FilesOperations.descriptors)
     }
 
     public func execute(
@@ -255,6 +248,27 @@ public struct FilesConnector: Connector {
 
     func isInsideRoot(_ resolved: String) -> Bool {
         resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/")
+    }
+
+    /// Resolves a workspace root, which must be an existing directory.
+    static func workspaceRoot(_ root: String) throws(ConnectorError) -> String {
+        guard let resolved = realPath(root), isDirectory(resolved) else {
+            throw .notFound("the workspace root \(root) does not exist or is not a directory")
+        }
+        return resolved
+    }
+
+    /// A connector's built-in descriptors; their schemas are literals, so a failure is a bug.
+    static func compile(
+        _ descriptors: () throws(SchemaError) -> [OperationDescriptor]
+    ) throws(ConnectorError)
+        -> [OperationDescriptor]
+    {
+        do {
+            return try descriptors()
+        } catch {
+            throw .failed("a built-in operation schema does not compile: \(error)")
+        }
     }
 
     static func realPath(_ path: String) -> String? {

@@ -29,17 +29,10 @@ public struct ShellConnector: Connector {
         searchPath: [String] = ["/usr/local/bin", "/usr/bin", "/bin"],
         maximumOutputBytes: Int = 65_536
     ) throws(ConnectorError) {
-        guard let resolved = FilesConnector.realPath(root), FilesConnector.isDirectory(resolved) else {
-            throw .notFound("the workspace root \(root) does not exist or is not a directory")
-        }
-        self.root = resolved
+        self.root = try FilesConnector.workspaceRoot(root)
         self.searchPath = searchPath
         self.maximumOutputBytes = maximumOutputBytes
-        do {
-            operations = try ShellOperations.descriptors()
-        } catch {
-            throw .failed("a shell operation schema does not compile")
-        }
+        operations = try FilesConnector.compile(ShellOperations.descriptors)
     }
 
     public func execute(
