@@ -79,6 +79,20 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v2: agents") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE agents (
+                        key_id TEXT PRIMARY KEY NOT NULL CHECK (length(key_id) = 16),
+                        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+                        key_hash TEXT NOT NULL CHECK (length(key_hash) = 64),
+                        created_at REAL NOT NULL,
+                        revoked_at REAL CHECK (revoked_at IS NULL OR revoked_at >= created_at)
+                    ) STRICT;
+                    CREATE UNIQUE INDEX agents_active_name ON agents (name) WHERE revoked_at IS NULL;
+                    """
+            )
+        }
         return migrator
     }
 }
