@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Countersign", targets: ["Countersign"]),
         .library(name: "CountersignStore", targets: ["CountersignStore"]),
         .library(name: "CountersignConnectors", targets: ["CountersignConnectors"]),
+        .library(name: "CountersignServer", targets: ["CountersignServer"]),
         .executable(name: "countersign", targets: ["countersign"]),
         .executable(name: "countersign-bench", targets: ["countersign-bench"]),
     ],
@@ -24,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -50,13 +53,28 @@ let package = Package(
             dependencies: ["Countersign"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CountersignServer",
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                "CountersignConnectors",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "countersign",
             dependencies: [
                 "Countersign",
                 "CountersignStore",
                 "CountersignConnectors",
+                "CountersignServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -70,6 +88,16 @@ let package = Package(
             name: "CountersignTests",
             dependencies: ["Countersign", "CountersignConnectors"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CountersignServerTests",
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                "CountersignServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

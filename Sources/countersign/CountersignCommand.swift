@@ -6,7 +6,7 @@ struct CountersignCommand: AsyncParsableCommand {
         commandName: "countersign",
         abstract:
             "An authorization gateway for AI agents: agents propose, policy and people decide, Countersign executes.",
-        subcommands: [PolicyCommand.self, AuditCommand.self, AgentsCommand.self]
+        subcommands: [ServeCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self]
     )
 }
 

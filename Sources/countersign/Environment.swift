@@ -5,6 +5,14 @@ enum Environment {
     static func value(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
 }
 
+/// Writes whole lines to standard output at once (no buffering), for a long-running server whose
+/// output may go to a pipe.
+enum Console {
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}
+
 /// Writes to standard error.
 enum StandardError {
     static func write(_ text: String) {

@@ -1,0 +1,482 @@
+/// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json` (a copy is `docs/openapi.json`).
+enum OpenAPIDocument {
+    static let json = #"""
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "Countersign",
+            "version": "0.1.0",
+            "description": "Agents propose actions; Countersign rates their risk, holds them for a human where policy says so, and executes them itself with a just-in-time token. Errors are RFC 9457 problem documents."
+          },
+          "servers": [
+            {
+              "url": "http://127.0.0.1:8787"
+            }
+          ],
+          "components": {
+            "securitySchemes": {
+              "agentKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An agent's API key (csk_\u2026), from `countersign agents create NAME`."
+              }
+            },
+            "schemas": {
+              "Problem": {
+                "type": "object",
+                "required": [
+                  "type",
+                  "title",
+                  "status",
+                  "detail"
+                ],
+                "properties": {
+                  "type": {
+                    "type": "string"
+                  },
+                  "title": {
+                    "type": "string"
+                  },
+                  "status": {
+                    "type": "integer"
+                  },
+                  "detail": {
+                    "type": "string"
+                  },
+                  "violations": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "path": {
+                          "type": "string"
+                        },
+                        "keyword": {
+                          "type": "string"
+                        },
+                        "message": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "Proposal": {
+                "type": "object",
+                "required": [
+                  "operation",
+                  "onBehalfOf"
+                ],
+                "additionalProperties": false,
+                "properties": {
+                  "operation": {
+                    "type": "string",
+                    "pattern": "^[a-z][a-z0-9_]*\\.[a-z][a-z0-9_]*$",
+                    "examples": [
+                      "files.write"
+                    ]
+                  },
+                  "arguments": {
+                    "type": "object",
+                    "description": "Checked against the operation's JSON Schema (GET /v1/catalog)."
+                  },
+                  "onBehalfOf": {
+                    "type": "string",
+                    "description": "The person the action is taken for."
+                  },
+                  "idempotencyKey": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "description": "Same key and same action: the same request. Same key, other action: 409."
+                  },
+                  "runID": {
+                    "type": "string",
+                    "maxLength": 200
+                  },
+                  "reason": {
+                    "type": "string",
+                    "maxLength": 2000,
+                    "description": "The agent's own words; shown to approvers as such, never as the impact."
+                  }
+                }
+              },
+              "Reason": {
+                "type": "object",
+                "required": [
+                  "source",
+                  "name",
+                  "level",
+                  "text"
+                ],
+                "properties": {
+                  "source": {
+                    "enum": [
+                      "operation",
+                      "hint",
+                      "rule",
+                      "signal",
+                      "policy"
+                    ]
+                  },
+                  "name": {
+                    "type": "string"
+                  },
+                  "level": {
+                    "$ref": "#/components/schemas/Level"
+                  },
+                  "text": {
+                    "type": "string"
+                  }
+                }
+              },
+              "Level": {
+                "enum": [
+                  "low",
+                  "medium",
+                  "high",
+                  "critical"
+                ]
+              },
+              "ActionRequest": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "state",
+                  "digest",
+                  "operation",
+                  "arguments",
+                  "onBehalfOf",
+                  "agent",
+                  "risk",
+                  "decision",
+                  "requirements",
+                  "impact",
+                  "scopes",
+                  "createdAt",
+                  "expiresAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "state": {
+                    "enum": [
+                      "pending",
+                      "approved",
+                      "auto_approved",
+                      "executing",
+                      "executed",
+                      "failed",
+                      "denied",
+                      "expired",
+                      "rejected",
+                      "outcome_unknown"
+                    ]
+                  },
+                  "digest": {
+                    "type": "string",
+                    "pattern": "^sha256:[0-9a-f]{64}$",
+                    "description": "SHA-256 of the RFC 8785 canonical JSON of {operation, arguments, principal, agent}: what a human approves."
+                  },
+                  "operation": {
+                    "type": "string"
+                  },
+                  "arguments": {
+                    "type": "object"
+                  },
+                  "onBehalfOf": {
+                    "type": "string"
+                  },
+                  "agent": {
+                    "type": "string"
+                  },
+                  "risk": {
+                    "type": "object",
+                    "required": [
+                      "level",
+                      "reasons"
+                    ],
+                    "properties": {
+                      "level": {
+                        "$ref": "#/components/schemas/Level"
+                      },
+                      "reasons": {
+                        "type": "array",
+                        "items": {
+                          "$ref": "#/components/schemas/Reason"
+                        }
+                      }
+                    }
+                  },
+                  "decision": {
+                    "enum": [
+                      "allow",
+                      "ask",
+                      "deny"
+                    ]
+                  },
+                  "requirements": {
+                    "type": "object",
+                    "properties": {
+                      "approvals": {
+                        "type": "integer"
+                      },
+                      "stepUp": {
+                        "type": "boolean"
+                      },
+                      "confirmText": {
+                        "type": "string"
+                      },
+                      "allowSelfApproval": {
+                        "type": "boolean"
+                      },
+                      "ttlSeconds": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "impact": {
+                    "type": "string",
+                    "description": "Written by the connector from the arguments."
+                  },
+                  "scopes": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "agentReason": {
+                    "type": "string"
+                  },
+                  "runID": {
+                    "type": "string"
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "expiresAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "result": {
+                    "description": "The connector's result, once executed."
+                  },
+                  "failure": {
+                    "type": "string",
+                    "description": "Why it was rejected, denied, expired or failed."
+                  }
+                }
+              }
+            },
+            "responses": {
+              "Problem": {
+                "description": "A problem document.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "paths": {
+            "/healthz": {
+              "get": {
+                "summary": "Liveness",
+                "responses": {
+                  "200": {
+                    "description": "The server runs.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "properties": {
+                            "status": {
+                              "const": "ok"
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "summary": "This document",
+                "responses": {
+                  "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {
+                      "application/json": {}
+                    }
+                  }
+                }
+              }
+            },
+            "/v1/catalog": {
+              "get": {
+                "summary": "The operations an agent may propose",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Operations with their argument schemas, scopes and default levels.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "properties": {
+                            "operations": {
+                              "type": "array",
+                              "items": {
+                                "type": "object",
+                                "properties": {
+                                  "operation": {
+                                    "type": "string"
+                                  },
+                                  "summary": {
+                                    "type": "string"
+                                  },
+                                  "argumentsSchema": {
+                                    "type": "object"
+                                  },
+                                  "scopes": {
+                                    "type": "array",
+                                    "items": {
+                                      "type": "string"
+                                    }
+                                  },
+                                  "defaultLevel": {
+                                    "$ref": "#/components/schemas/Level"
+                                  },
+                                  "reversible": {
+                                    "type": "boolean"
+                                  },
+                                  "readOnly": {
+                                    "type": "boolean"
+                                  }
+                                }
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/actions": {
+              "post": {
+                "summary": "Propose an action",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/Proposal"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "Recorded: executed at once when policy allows it (the result is in the body), pending when it waits for a human.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ActionRequest"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "Policy denied it (state rejected; the reasons are in the body).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ActionRequest"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/actions/{id}": {
+              "get": {
+                "summary": "A request made by this agent",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The request.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ActionRequest"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            }
+          }
+        }
+        """#
+}

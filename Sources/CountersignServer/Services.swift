@@ -1,0 +1,48 @@
+public import Countersign
+public import CountersignStore
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// Ends pending requests whose time is up as `expired`, once a second.
+public struct ExpirySweeper: Service {
+    private let store: any ActionStore
+    private let logger: Logger
+
+    /// Creates a sweeper.
+    public init(store: any ActionStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let expired = try await store.expire(now: Date())
+            for request in expired { logger.info("request expired", metadata: ["request": "\(request.id)"]) }
+            do {
+                try await Task.sleep(for: .seconds(1))
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+/// Writes a signed audit checkpoint at an interval, and a last one on shutdown.
+public struct CheckpointService: Service {
+    private let writer: CheckpointWriter
+    private let interval: Duration
+
+    /// Creates the service.
+    public init(writer: CheckpointWriter, interval: Duration = .seconds(300)) {
+        self.writer = writer
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await writer.run(every: interval, clock: ContinuousClock())
+        }
+        try await writer.checkpoint(now: Date())
+    }
+}

@@ -1,0 +1,218 @@
+import Countersign
+import CountersignConnectors
+import CountersignServer
+import CountersignStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The agent API through the real router, on a real SQLite file and workspace.
+@Suite("Agent API")
+struct AgentAPITests: Sendable {
+    let store: SQLiteStore
+    let workspace: URL
+    let gateway: Gateway
+    let key: AgentKey
+    let otherKey: AgentKey
+
+    init() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-api-\(UUID().uuidString)")
+        workspace = directory.appending(path: "workspace")
+        try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: directory.appending(path: "countersign.sqlite").path)
+        let connectors: [any Connector] = [
+            try FilesConnector(root: workspace.path), try ShellConnector(root: workspace.path),
+        ]
+        let policy = try Policy(yaml: Policy.defaultYAML, catalog: Catalogs.local())
+        let catalog = OperationCatalog(connectors.flatMap(\.operations))
+        gateway = Gateway(
+            catalog: catalog,
+            policy: policy,
+            store: store,
+            executor: Executor(store: store, connectors: connectors)
+        )
+        key = AgentKey.generate()
+        otherKey = AgentKey.generate()
+        try await store.createAgent(
+            Agent(name: "planner", keyID: key.id, keyHash: key.hash, createdAt: Date()),
+            actor: "user:admin"
+        )
+        try await store.createAgent(
+            Agent(name: "other", keyID: otherKey.id, keyHash: otherKey.hash, createdAt: Date()),
+            actor: "user:admin"
+        )
+    }
+
+    func headers(_ key: AgentKey? = nil) -> HTTPFields {
+        [.authorization: "Bearer \((key ?? self.key).secret.reveal())", .contentType: "application/json"]
+    }
+
+    func json(_ response: TestResponse) throws -> JSONValue {
+        try JSONParser().parse(Array(buffer: response.body))
+    }
+
+    func propose(_ client: some TestClientProtocol, _ body: String, key: AgentKey? = nil) async throws -> TestResponse {
+        try await client.execute(
+            uri: "/v1/actions",
+            method: .post,
+            headers: headers(key),
+            body: ByteBuffer(string: body)
+        )
+    }
+
+    @Test("health needs no key; the API needs a valid one")
+    func authentication() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/catalog", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+            }
+            let wrong: HTTPFields = [.authorization: "Bearer csk_0000000000000000_" + String(repeating: "0", count: 64)]
+            try await client.execute(uri: "/v1/catalog", method: .get, headers: wrong) {
+                #expect($0.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/catalog", method: .get, headers: headers()) { response in
+                #expect(response.status == .ok)
+                let operations = try json(response)["operations"]?.arrayValue ?? []
+                #expect(operations.contains { $0["operation"] == "files.write" && $0["scopes"] == ["files:write"] })
+            }
+        }
+    }
+
+    @Test("a Low action is executed at once and the result returned")
+    func lowAction() async throws {
+        try "hello".write(to: workspace.appending(path: "a.txt"), atomically: true, encoding: .utf8)
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            let response = try await propose(
+                client,
+                #"{"operation":"files.read","arguments":{"path":"a.txt"},"onBehalfOf":"ana@acme.test","reason":"I need the notes"}"#
+            )
+            #expect(response.status == .created)
+            let body = try json(response)
+            #expect(body["state"] == "executed")
+            #expect(body["result"]?["content"] == "hello")
+            #expect(body["agent"] == "planner")
+            #expect(body["agentReason"] == "I need the notes")
+            #expect(body["impact"]?.stringValue?.contains("Reads the file") == true)
+        }
+    }
+
+    @Test("a Medium action is held; only its own agent can read it")
+    func heldAction() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            let response = try await propose(
+                client,
+                #"{"operation":"files.write","arguments":{"path":"b.txt","content":"x"},"onBehalfOf":"ana@acme.test"}"#
+            )
+            #expect(response.status == .created)
+            let body = try json(response)
+            #expect(body["state"] == "pending")
+            #expect(body["risk"]?["level"] == "medium")
+            #expect(body["requirements"]?["approvals"] == 1)
+            #expect(body["scopes"] == ["files:write"])
+            let id = try #require(body["id"]?.stringValue)
+            try await client.execute(uri: "/v1/actions/\(id)", method: .get, headers: headers()) { response in
+                let read = try json(response)
+                #expect(response.status == .ok && read["digest"] == body["digest"])
+            }
+            try await client.execute(uri: "/v1/actions/\(id)", method: .get, headers: headers(otherKey)) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: workspace.appending(path: "b.txt").path))
+    }
+
+    @Test("a denied action is 403 with the policy's reason")
+    func deniedAction() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            let response = try await propose(
+                client,
+                #"{"operation":"shell.run","arguments":{"program":"sudo","arguments":["ls"]},"onBehalfOf":"ana@acme.test"}"#
+            )
+            #expect(response.status == .forbidden)
+            let body = try json(response)
+            #expect(body["state"] == "rejected")
+            #expect(
+                body["failure"] == "denied by policy: Running programs as another user is never delegated to an agent"
+            )
+        }
+    }
+
+    @Test("bad input gets a problem document that says what to fix")
+    func badInput() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            let invalid = try await propose(
+                client,
+                #"{"operation":"files.write","arguments":{"path":"a"},"onBehalfOf":"ana"}"#
+            )
+            #expect(invalid.status == .unprocessableContent)
+            #expect(invalid.headers[.contentType] == "application/problem+json")
+            let violations = try json(invalid)["violations"]?.arrayValue ?? []
+            #expect(violations.contains { $0["keyword"] == "required" })
+            let unknown = try await propose(client, #"{"operation":"files.explode","onBehalfOf":"ana"}"#)
+            #expect(unknown.status == .notFound)
+            let malformed = try await propose(client, #"{"operation": "#)
+            #expect(malformed.status == .badRequest)
+            #expect(try json(malformed)["detail"]?.stringValue?.contains("line 1") == true)
+            let extra = try await propose(client, #"{"operation":"files.read","onBehalfOf":"ana","token":"x"}"#)
+            #expect(extra.status == .unprocessableContent)
+            let noPrincipal = try await propose(client, #"{"operation":"files.read","arguments":{"path":"a"}}"#)
+            #expect(noPrincipal.status == .unprocessableContent)
+        }
+    }
+
+    @Test("an idempotency key returns the same request, and refuses another action")
+    func idempotency() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            let body =
+                #"{"operation":"files.write","arguments":{"path":"c.txt","content":"1"},"onBehalfOf":"ana","idempotencyKey":"k1"}"#
+            let first = try json(try await propose(client, body))["id"]
+            let second = try json(try await propose(client, body))["id"]
+            #expect(first != nil && first == second)
+            let other = try await propose(
+                client,
+                #"{"operation":"files.write","arguments":{"path":"c.txt","content":"2"},"onBehalfOf":"ana","idempotencyKey":"k1"}"#
+            )
+            #expect(other.status == .conflict)
+        }
+    }
+
+    @Test("every path and method of the OpenAPI document is served")
+    func openAPIMatchesRoutes() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        try await app.test(.router) { client in
+            let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
+            #expect(document["openapi"] == "3.1.0")
+            let paths = try #require(document["paths"]?.objectValue)
+            #expect(paths.count == 5)
+            for (path, operations) in paths {
+                for method in operations.objectValue?.keys ?? [:].keys {
+                    let uri = path.replacingOccurrences(of: "{id}", with: "no-such-id")
+                    let response = try await client.execute(
+                        uri: uri,
+                        method: HTTPRequest.Method(rawValue: method.uppercased())!,
+                        headers: headers(),
+                        body: ByteBuffer(string: "{}")
+                    )
+                    let documented = operations[method]?["responses"]?.objectValue?.keys.map { Int($0) } ?? []
+                    #expect(
+                        documented.contains(Int(response.status.code)),
+                        "\(method) \(path) answered \(response.status.code)"
+                    )
+                }
+            }
+            try await client.execute(uri: "/v1/nothing", method: .get, headers: headers()) {
+                #expect($0.status == .notFound)
+            }
+        }
+    }
+}
