@@ -7,6 +7,7 @@ import Hummingbird
 struct AgentAPI: Sendable {
     let gateway: Gateway
     let requests: any ActionStore
+    let events: RequestEvents
     let agents: any AgentStore
     static let maximumBodyBytes = 1_048_576
 
@@ -81,12 +82,32 @@ struct AgentAPI: Sendable {
         return .json(stored.json, status: stored.state == .rejected ? .forbidden : .created)
     }
 
+    /// The request; with `?wait=SECONDS` (up to 60), answers as soon as its state changes.
     func show(_ request: Request, id: String) async throws -> Response {
         let agent = try await authenticate(request)
-        guard let stored = try await requests.request(id: id), stored.action.agent == agent.name else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no request \(id) made by this agent")
+        func load() async throws -> ActionRequest {
+            guard let stored = try await requests.request(id: id), stored.action.agent == agent.name else {
+                throw Problem(status: .notFound, title: "Not found", detail: "no request \(id) made by this agent")
+            }
+            return stored
         }
-        return .json(stored.json)
+        let first = try await load()
+        guard let wait = request.uri.queryParameters["wait"] else { return .json(first.json) }
+        guard let seconds = Int(wait), (0...60).contains(seconds) else {
+            throw Problem(
+                status: .badRequest,
+                title: "Invalid wait",
+                detail: "wait is a whole number of seconds from 0 to 60"
+            )
+        }
+        guard seconds > 0, !first.state.isTerminal else { return .json(first.json) }
+        var latest = first
+        try await events.wait(for: id, timeout: .seconds(seconds)) {
+            latest = try await load()
+            return latest.state != first.state
+        }
+        if latest.state == first.state { latest = try await load() }
+        return .json(latest.json)
     }
 }
 

@@ -23,6 +23,7 @@ public struct ServerConfiguration: Sendable {
 ///   - configuration: Where to listen.
 ///   - gateway: The intake of proposed actions.
 ///   - requests: Where requests are read.
+///   - events: Announces request changes, for long-polls.
 ///   - agents: Where agent keys are checked.
 ///   - services: Long-running work to run beside the server (sweeper, checkpoints).
 ///   - logger: The server's logger.
@@ -31,11 +32,12 @@ public func buildApplication(
     configuration: ServerConfiguration,
     gateway: Gateway,
     requests: any ActionStore,
+    events: RequestEvents,
     agents: any AgentStore,
     services: [any Service] = [],
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(gateway: gateway, requests: requests, agents: agents)
+    let router = buildRouter(gateway: gateway, requests: requests, events: events, agents: agents)
     var application = Application(
         router: router,
         configuration: .init(
@@ -52,6 +54,7 @@ public func buildApplication(
 public func buildRouter(
     gateway: Gateway,
     requests: any ActionStore,
+    events: RequestEvents,
     agents: any AgentStore
 ) -> Router<BasicRequestContext> {
     let router = Router()
@@ -64,7 +67,7 @@ public func buildRouter(
             body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
         )
     }
-    let api = AgentAPI(gateway: gateway, requests: requests, agents: agents)
+    let api = AgentAPI(gateway: gateway, requests: requests, events: events, agents: agents)
     router.get("/v1/catalog") { request, _ in try await api.catalog(request) }
     router.post("/v1/actions") { request, _ in try await api.propose(request) }
     router.get("/v1/actions/{id}") { request, context in

@@ -440,7 +440,7 @@ enum OpenAPIDocument {
             },
             "/v1/actions/{id}": {
               "get": {
-                "summary": "A request made by this agent",
+                "summary": "A request made by this agent; with wait, a long-poll",
                 "security": [
                   {
                     "agentKey": []
@@ -454,6 +454,17 @@ enum OpenAPIDocument {
                     "schema": {
                       "type": "string"
                     }
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 0,
+                      "maximum": 60
+                    },
+                    "description": "Seconds to wait for the state to change; answers as soon as it does."
                   }
                 ],
                 "responses": {
@@ -471,6 +482,9 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Problem"
                   },
                   "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "400": {
                     "$ref": "#/components/responses/Problem"
                   }
                 }

@@ -52,21 +52,24 @@ struct ServeCommand: AsyncParsableCommand {
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.local())
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
-        let abandoned = try await store.abandonExecuting(now: Date())
+        let events = RequestEvents()
+        let requests = NotifyingStore(store, events: events)
+        let abandoned = try await requests.abandonExecuting(now: Date())
         for request in abandoned {
             Console.line(
                 "request \(request.id) was executing when Countersign stopped: now outcome_unknown (not re-run)"
             )
         }
-        let executor = Executor(store: store, connectors: connectors)
-        let gateway = Gateway(catalog: catalog, policy: compiled, store: store, executor: executor)
+        let executor = Executor(store: requests, connectors: connectors)
+        let gateway = Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor)
         let application = buildApplication(
             configuration: ServerConfiguration(host: host, port: port),
             gateway: gateway,
-            requests: store,
+            requests: requests,
+            events: events,
             agents: store,
             services: [
-                ExpirySweeper(store: store, logger: logger),
+                ExpirySweeper(store: requests, logger: logger),
                 CheckpointService(
                     writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
                 ),

@@ -11,6 +11,8 @@ import Testing
 @Suite("Agent API")
 struct AgentAPITests: Sendable {
     let store: SQLiteStore
+    let events = RequestEvents()
+    let requests: NotifyingStore
     let workspace: URL
     let gateway: Gateway
     let key: AgentKey
@@ -25,12 +27,13 @@ struct AgentAPITests: Sendable {
             try FilesConnector(root: workspace.path), try ShellConnector(root: workspace.path),
         ]
         let policy = try Policy(yaml: Policy.defaultYAML, catalog: Catalogs.local())
+        requests = NotifyingStore(store, events: events)
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
         gateway = Gateway(
             catalog: catalog,
             policy: policy,
-            store: store,
-            executor: Executor(store: store, connectors: connectors)
+            store: requests,
+            executor: Executor(store: requests, connectors: connectors)
         )
         key = AgentKey.generate()
         otherKey = AgentKey.generate()
@@ -63,7 +66,7 @@ struct AgentAPITests: Sendable {
 
     @Test("health needs no key; the API needs a valid one")
     func authentication() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/v1/catalog", method: .get) { response in
@@ -86,7 +89,7 @@ struct AgentAPITests: Sendable {
     @Test("a Low action is executed at once and the result returned")
     func lowAction() async throws {
         try "hello".write(to: workspace.appending(path: "a.txt"), atomically: true, encoding: .utf8)
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             let response = try await propose(
                 client,
@@ -104,7 +107,7 @@ struct AgentAPITests: Sendable {
 
     @Test("a Medium action is held; only its own agent can read it")
     func heldAction() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             let response = try await propose(
                 client,
@@ -130,7 +133,7 @@ struct AgentAPITests: Sendable {
 
     @Test("a denied action is 403 with the policy's reason")
     func deniedAction() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             let response = try await propose(
                 client,
@@ -147,7 +150,7 @@ struct AgentAPITests: Sendable {
 
     @Test("bad input gets a problem document that says what to fix")
     func badInput() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             let invalid = try await propose(
                 client,
@@ -171,7 +174,7 @@ struct AgentAPITests: Sendable {
 
     @Test("an idempotency key returns the same request, and refuses another action")
     func idempotency() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             let body =
                 #"{"operation":"files.write","arguments":{"path":"c.txt","content":"1"},"onBehalfOf":"ana","idempotencyKey":"k1"}"#
@@ -188,7 +191,7 @@ struct AgentAPITests: Sendable {
 
     @Test("every path and method of the OpenAPI document is served")
     func openAPIMatchesRoutes() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: store, agents: store))
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
         try await app.test(.router) { client in
             let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
             #expect(document["openapi"] == "3.1.0")
@@ -213,6 +216,52 @@ struct AgentAPITests: Sendable {
             try await client.execute(uri: "/v1/nothing", method: .get, headers: headers()) {
                 #expect($0.status == .notFound)
             }
+        }
+    }
+
+    @Test("a long-poll answers as soon as the request is decided, and at the timeout otherwise")
+    func longPoll() async throws {
+        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        try await app.test(.router) { client in
+            let created = try json(
+                try await propose(
+                    client,
+                    #"{"operation":"files.write","arguments":{"path":"d.txt","content":"x"},"onBehalfOf":"ana"}"#
+                )
+            )
+            let id = try #require(created["id"]?.stringValue)
+            let digest = try #require(created["digest"]?.stringValue.flatMap(ActionDigest.init))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let unchanged = try await client.execute(uri: "/v1/actions/\(id)?wait=1", method: .get, headers: headers())
+            #expect(try json(unchanged)["state"] == "pending")
+            #expect(clock.now - started >= .milliseconds(900))
+
+            let requests = self.requests
+            async let decided = client.execute(uri: "/v1/actions/\(id)?wait=30", method: .get, headers: headers())
+            // Decide only once the long-poll is waiting, so that the wake-up is what is tested.
+            var spins = 0
+            while events.waiterCount(for: id) == 0 && spins < 5_000_000 {
+                spins += 1
+                await Task.yield()
+            }
+            #expect(events.waiterCount(for: id) == 1)
+            let approval = Decision(
+                requestID: id,
+                approver: "bob@acme.test",
+                verdict: .approve,
+                digest: digest,
+                authentication: AuthenticationRecord(method: .password, authTime: Date()),
+                decidedAt: Date()
+            )
+            let decideStart = clock.now
+            _ = try await requests.decide(approval, now: Date())
+            let answer = try await decided
+            #expect(try json(answer)["state"] == "approved")
+            #expect(clock.now - decideStart < .seconds(10))
+
+            let bad = try await client.execute(uri: "/v1/actions/\(id)?wait=99", method: .get, headers: headers())
+            #expect(bad.status == .badRequest)
         }
     }
 }
