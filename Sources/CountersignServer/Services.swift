@@ -46,3 +46,40 @@ public struct CheckpointService: Service {
         try await writer.checkpoint(now: Date())
     }
 }
+
+/// Executes approved requests: looks for them every `interval` and runs each exactly once (the
+/// executor's claim makes sure, even with several services or instances).
+public struct ExecutorService: Service {
+    private let store: any ActionStore
+    private let executor: Executor
+    private let interval: Duration
+    private let logger: Logger
+
+    /// Creates the service.
+    public init(store: any ActionStore, executor: Executor, interval: Duration = .milliseconds(250), logger: Logger) {
+        self.store = store
+        self.executor = executor
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try await drain()
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Executes every request approved now.
+    public func drain() async throws {
+        for request in try await store.requests(RequestQuery(states: [.approved], limit: 100)) {
+            if let done = try await executor.execute(requestID: request.id) {
+                logger.info("request executed", metadata: ["request": "\(done.id)", "state": "\(done.state)"])
+            }
+        }
+    }
+}

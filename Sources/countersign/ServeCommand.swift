@@ -70,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
             agents: store,
             services: [
                 ExpirySweeper(store: requests, logger: logger),
+                ExecutorService(store: requests, executor: executor, logger: logger),
                 CheckpointService(
                     writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
                 ),
