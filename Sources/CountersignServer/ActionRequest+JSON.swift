@@ -3,6 +3,7 @@ import Countersign
 extension ActionRequest {
     /// The request as the agent API shows it.
     var json: JSONValue {
+        let assessment = self.assessment.json
         var members: [String: JSONValue] = [
             "id": .string(id),
             "state": .string(state.rawValue),
@@ -12,11 +13,11 @@ extension ActionRequest {
             "onBehalfOf": .string(action.principal),
             "agent": .string(action.agent),
             "risk": [
-                "level": .string(assessment.level.rawValue),
-                "reasons": assessment.json["reasons"] ?? [],
+                "level": assessment["level"] ?? .null,
+                "reasons": assessment["reasons"] ?? [],
             ],
-            "decision": .string(assessment.decision.rawValue),
-            "requirements": assessment.json["requirements"] ?? [:],
+            "decision": assessment["decision"] ?? .null,
+            "requirements": assessment["requirements"] ?? [:],
             "impact": .string(impact),
             "scopes": .array(scopes.map(JSONValue.string)),
             "createdAt": .string(Timestamp.string(createdAt)),
