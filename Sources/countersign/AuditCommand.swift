@@ -155,18 +155,27 @@ extension AuditCommand {
 
         @OptionGroup var data: DataOptions
 
+        @Option(help: "Keep running and sign at this interval (90s, 10m, 1h) whenever the log has grown.")
+        var every: String?
+
+        func validate() throws {
+            if let every, DurationText.seconds(every) == nil {
+                throw ValidationError("--every takes a duration such as 90s, 10m or 1h")
+            }
+        }
+
         func run() async throws {
             let (store, directory) = try AuditCommand.openStore(data)
             let (signer, created) = try directory.loadOrCreateSigningKey()
-            if created { print("created the audit signing key \(directory.signingKeyPath)") }
+            if created { Console.line("created the audit signing key \(directory.signingKeyPath)") }
             let writer = CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
-            if let checkpoint = try await writer.checkpoint(now: Date()) {
-                print(
-                    "checkpoint: \(plural(checkpoint.treeSize, "entry", "entries")), head \(checkpoint.headHash), key \(checkpoint.keyID)"
-                )
-            } else {
-                print("no new entries since the last checkpoint")
-            }
+            report(try await writer.checkpoint(now: Date()))
+            guard let seconds = every.flatMap(DurationText.seconds) else { return }
+            try await writer.run(
+                every: .seconds(seconds),
+                clock: ContinuousClock(),
+                onTick: { checkpoint in if let checkpoint { report(checkpoint) } }
+            )
         }
     }
 }
@@ -174,13 +183,13 @@ extension AuditCommand {
 /// `1 entry`, `2 entries`.
 func plural(_ count: Int64, _ one: String, _ many: String) -> String { "\(count) \(count == 1 ? one : many)" }
 
-/// Prints what a checkpoint run did.
+/// Prints what a checkpoint run did, unbuffered, since `--every` runs until it is stopped.
 func report(_ checkpoint: AuditCheckpoint?) {
     if let checkpoint {
-        print(
+        Console.line(
             "checkpoint: \(plural(checkpoint.treeSize, "entry", "entries")), head \(checkpoint.headHash), key \(checkpoint.keyID)"
         )
     } else {
-        print("no new entries since the last checkpoint")
+        Console.line("no new entries since the last checkpoint")
     }
 }

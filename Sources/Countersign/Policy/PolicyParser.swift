@@ -207,13 +207,10 @@ private struct PolicyParser {
 
     /// Parses `90s`, `15m`, `2h` or `1d` into seconds.
     mutating func duration(_ node: Node) -> Int? {
-        guard let text = node.string, let unit = text.last, let amount = Int(text.dropLast()), amount > 0,
-            let multiplier = ["s": 1, "m": 60, "h": 3600, "d": 86400][String(unit)]
-        else {
+        guard let text = node.string, let seconds = DurationText.seconds(text) else {
             report(node, "ttl must be a duration such as 90s, 15m, 2h or 1d")
             return nil
         }
-        let seconds = amount * multiplier
         guard seconds <= 30 * 86400 else {
             report(node, "ttl may be at most 30d")
             return nil
