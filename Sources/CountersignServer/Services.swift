@@ -74,9 +74,10 @@ public struct ExecutorService: Service {
         }
     }
 
-    /// Executes every request approved now.
+    /// Executes every request that is approved, by a human or by policy, and not yet claimed.
     public func drain() async throws {
-        for request in try await store.requests(RequestQuery(states: [.approved], limit: 100)) {
+        // auto_approved too: one the gateway recorded but did not get to claim (a crash between the two).
+        for request in try await store.requests(RequestQuery(states: [.approved, .autoApproved], limit: 100)) {
             if let done = try await executor.execute(requestID: request.id) {
                 logger.info("request executed", metadata: ["request": "\(done.id)", "state": "\(done.state)"])
             }

@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Executor service")
 struct ExecutorServiceTests {
-    @Test("approved requests are executed once, whoever drains them")
+    @Test("approved and stranded auto-approved requests are executed once, whoever drains them")
     func drainsApproved() async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-exec-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -39,6 +39,22 @@ struct ExecutorServiceTests {
             ),
             now: Date()
         )
+        // An auto-approved request the gateway recorded but never claimed (as after a crash).
+        try "notes".write(to: directory.appending(path: "notes.txt"), atomically: true, encoding: .utf8)
+        let read = ProposedAction(
+            operation: OperationID("files.read")!,
+            arguments: ["path": "notes.txt"],
+            principal: "ana",
+            agent: "a"
+        )
+        let descriptor = try #require(files.operations.first { $0.id.name == "read" })
+        let stranded = ActionRequest.intake(
+            read,
+            operation: descriptor,
+            assessment: try Policy(yaml: "version: 1\n").assess(read, operation: descriptor),
+            now: Date()
+        )
+        #expect(try await store.create(stranded).state == .autoApproved)
         let services = (0..<3).map { _ in
             ExecutorService(store: store, executor: executor, logger: Logger(label: "test"))
         }
@@ -48,5 +64,7 @@ struct ExecutorServiceTests {
         }
         #expect(try await store.request(id: request.id)?.state == .executed)
         #expect(try String(contentsOf: directory.appending(path: "log.txt"), encoding: .utf8) == "once\n")
+        let drained = try await store.request(id: stranded.id)
+        #expect(drained?.state == .executed, "\(drained?.state as Any) \(drained?.failure ?? "")")
     }
 }
