@@ -19,6 +19,8 @@ public struct DataDirectory: Sendable {
     public var publicKeyPath: String { url.appending(path: "audit-signing.pub").path }
     /// Signed checkpoints, one JSON object a line; copy this file off the machine.
     public var checkpointsPath: String { url.appending(path: "audit-checkpoints.jsonl").path }
+    /// The AES-256 key that seals stored secrets such as TOTP secrets (mode 0600).
+    public var secretsKeyPath: String { url.appending(path: "secrets.key").path }
     /// The policy in force.
     public var policyPath: String { url.appending(path: "policy.yaml").path }
 
@@ -57,23 +59,42 @@ public struct DataDirectory: Sendable {
     ///
     /// - Throws: ``AuditError`` when it is missing, readable by group or others, or malformed.
     public func loadSigningKey() throws -> AuditSigner {
+        try AuditSigner(rawPrivateKey: try Self.readKey(at: signingKeyPath))
+    }
+
+    /// Loads the key that seals stored secrets, creating it (mode 0600) if there is none.
+    ///
+    /// - Throws: ``AuditError`` when the key file is readable by others or malformed.
+    public func loadOrCreateSecretBox() throws -> SecretBox {
+        if !FileManager.default.fileExists(atPath: secretsKeyPath) {
+            try SecretFile.create(secretsKeyPath, contents: Array((Hex.encode(SecretBox.generateRawKey()) + "\n").utf8))
+        }
+        do {
+            return try SecretBox(rawKey: try Self.readKey(at: secretsKeyPath))
+        } catch let error as SecretBoxError {
+            throw AuditError.badKey("\(secretsKeyPath): \(error.description)")
+        }
+    }
+
+    /// Reads a hex key from a file only its owner can read.
+    private static func readKey(at path: String) throws -> [UInt8] {
         let attributes: [FileAttributeKey: Any]
         do {
-            attributes = try FileManager.default.attributesOfItem(atPath: signingKeyPath)
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
         } catch {
-            throw AuditError.badKey("\(signingKeyPath) is missing; run `countersign serve` once to create it")
+            throw AuditError.badKey("\(path) is missing; run `countersign serve` once to create it")
         }
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
         guard mode & 0o077 == 0 else {
             throw AuditError.badKey(
-                "\(signingKeyPath) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it"
+                "\(path) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it"
             )
         }
-        let text = try String(contentsOfFile: signingKeyPath, encoding: .utf8)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
         guard let raw = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw AuditError.badKey("\(signingKeyPath) does not hold a hex-encoded key")
+            throw AuditError.badKey("\(path) does not hold a hex-encoded key")
         }
-        return try AuditSigner(rawPrivateKey: raw)
+        return raw
     }
 
     /// Reads a public key given as 64 hex digits or as a file holding them.

@@ -93,6 +93,29 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v3: users and personal tokens") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (
+                        email TEXT PRIMARY KEY NOT NULL CHECK (length(email) BETWEEN 3 AND 254 AND email = lower(email)),
+                        role TEXT NOT NULL CHECK (role IN ('approver', 'admin')),
+                        password_hash TEXT NOT NULL CHECK (password_hash LIKE '$2_$%' AND length(password_hash) = 60),
+                        totp_secret_sealed BLOB CHECK (totp_secret_sealed IS NULL OR length(totp_secret_sealed) > 28),
+                        totp_last_step INTEGER,
+                        created_at REAL NOT NULL,
+                        disabled_at REAL CHECK (disabled_at IS NULL OR disabled_at >= created_at)
+                    ) STRICT;
+                    CREATE TABLE personal_tokens (
+                        token_id TEXT PRIMARY KEY NOT NULL CHECK (length(token_id) = 16),
+                        email TEXT NOT NULL REFERENCES users (email),
+                        token_hash TEXT NOT NULL CHECK (length(token_hash) = 64),
+                        created_at REAL NOT NULL,
+                        revoked_at REAL CHECK (revoked_at IS NULL OR revoked_at >= created_at)
+                    ) STRICT;
+                    CREATE INDEX personal_tokens_email ON personal_tokens (email);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -37,7 +37,7 @@ extension AgentsCommand {
 
         func run() async throws {
             let store = try AgentsCommand.openStore(data)
-            let key = AgentKey.generate()
+            let key = APIKey.generate()
             let agent = Agent(name: name, keyID: key.id, keyHash: key.hash, createdAt: Date())
             do {
                 try await store.createAgent(agent, actor: AgentsCommand.actor)

@@ -6,7 +6,9 @@ struct CountersignCommand: AsyncParsableCommand {
         commandName: "countersign",
         abstract:
             "An authorization gateway for AI agents: agents propose, policy and people decide, Countersign executes.",
-        subcommands: [ServeCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self]
+        subcommands: [
+            ServeCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self, UsersCommand.self,
+        ]
     )
 }
 

@@ -15,8 +15,8 @@ struct AgentAPITests: Sendable {
     let requests: NotifyingStore
     let workspace: URL
     let gateway: Gateway
-    let key: AgentKey
-    let otherKey: AgentKey
+    let key: APIKey
+    let otherKey: APIKey
 
     init() async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-api-\(UUID().uuidString)")
@@ -35,8 +35,8 @@ struct AgentAPITests: Sendable {
             store: requests,
             executor: Executor(store: requests, connectors: connectors)
         )
-        key = AgentKey.generate()
-        otherKey = AgentKey.generate()
+        key = APIKey.generate()
+        otherKey = APIKey.generate()
         try await store.createAgent(
             Agent(name: "planner", keyID: key.id, keyHash: key.hash, createdAt: Date()),
             actor: "user:admin"
@@ -47,7 +47,7 @@ struct AgentAPITests: Sendable {
         )
     }
 
-    func headers(_ key: AgentKey? = nil) -> HTTPFields {
+    func headers(_ key: APIKey? = nil) -> HTTPFields {
         [.authorization: "Bearer \((key ?? self.key).secret.reveal())", .contentType: "application/json"]
     }
 
@@ -55,7 +55,7 @@ struct AgentAPITests: Sendable {
         try JSONParser().parse(Array(buffer: response.body))
     }
 
-    func propose(_ client: some TestClientProtocol, _ body: String, key: AgentKey? = nil) async throws -> TestResponse {
+    func propose(_ client: some TestClientProtocol, _ body: String, key: APIKey? = nil) async throws -> TestResponse {
         try await client.execute(
             uri: "/v1/actions",
             method: .post,

@@ -6,8 +6,8 @@ import Testing
 struct AgentStoreTests {
     let now = Date(timeIntervalSince1970: 1_900_000_000)
 
-    func register(_ name: String, in store: any AgentStore) async throws -> AgentKey {
-        let key = AgentKey.generate()
+    func register(_ name: String, in store: any AgentStore) async throws -> APIKey {
+        let key = APIKey.generate()
         try await store.createAgent(
             Agent(name: name, keyID: key.id, keyHash: key.hash, createdAt: now),
             actor: "user:admin"

@@ -22,7 +22,7 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible {
 
 /// A store and what keeps its files alive.
 struct TestStore: Sendable {
-    let store: any ActionStore & AuditStore & AgentStore
+    let store: any ActionStore & AuditStore & AgentStore & UserStore
     let directory: TemporaryDirectory
 }
 

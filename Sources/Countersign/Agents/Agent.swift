@@ -58,8 +58,8 @@ extension AgentStore {
     ///
     /// - Returns: The active agent the key belongs to, or `nil` for an unknown, malformed or revoked key.
     public func authenticate(key: String) async throws -> Agent? {
-        guard let id = AgentKey.id(of: key), let agent = try await agent(keyID: id), agent.isActive else { return nil }
-        let presented = AgentKey.hash(of: key)
+        guard let id = APIKey.id(of: key), let agent = try await agent(keyID: id), agent.isActive else { return nil }
+        let presented = APIKey.hash(of: key)
         return ConstantTime.equals(Array(presented.utf8), Array(agent.keyHash.utf8)) ? agent : nil
     }
 }

@@ -1,0 +1,137 @@
+import Countersign
+import CountersignStore
+import Foundation
+import GRDB
+import Testing
+
+@Suite("User store conformance")
+struct UserStoreTests {
+    let now = Date(timeIntervalSince1970: 1_900_000_000)
+    static let passwordHash = Password.hash(Secret("correct horse battery staple"), cost: 4)
+
+    func add(_ email: String, to store: any UserStore) async throws {
+        try await store.createUser(
+            User(email: email, role: .approver, passwordHash: Self.passwordHash, createdAt: now),
+            actor: "user:admin"
+        )
+    }
+
+    @Test("passwords are bcrypt hashes that check the password")
+    func passwords() {
+        #expect(Self.passwordHash.hasPrefix("$2"))
+        #expect(Password.verify(Secret("correct horse battery staple"), hash: Self.passwordHash))
+        #expect(!Password.verify(Secret("correct horse battery stapl"), hash: Self.passwordHash))
+        #expect(!Password.isAcceptable("short"))
+    }
+
+    @Test("addresses are normalised and checked")
+    func addresses() {
+        #expect(User.normalizedEmail(" Ana@Acme.Test ") == "ana@acme.test")
+        for bad in ["", "ana", "ana@", "@acme.test", "ana@acme", "a b@acme.test", "a@b@acme.test", "ana@.test"] {
+            #expect(User.normalizedEmail(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test(
+        "a user is unique; a personal token authenticates until the user is disabled",
+        arguments: StoreBackend.allCases
+    )
+    func tokens(backend: StoreBackend) async throws {
+        let store = try backend.open().store
+        try await add("ana@acme.test", to: store)
+        await #expect(throws: UserError.exists("ana@acme.test")) { try await add("ana@acme.test", to: store) }
+        let key = APIKey.generate(.personal)
+        try await store.createToken(
+            PersonalToken(id: key.id, email: "ana@acme.test", hash: key.hash, createdAt: now),
+            actor: "user:admin"
+        )
+        #expect(try await store.authenticate(token: key.secret.reveal())?.email == "ana@acme.test")
+        var forged = key.secret.reveal()
+        let last = forged.removeLast()
+        forged.append(last == "0" ? "1" : "0")
+        #expect(try await store.authenticate(token: forged) == nil)
+        // An agent key shaped the same way is not a personal token.
+        #expect(try await store.authenticate(token: "csk" + key.secret.reveal().dropFirst(3)) == nil)
+        try await store.disableUser(email: "ana@acme.test", actor: "user:admin", now: now)
+        #expect(try await store.authenticate(token: key.secret.reveal()) == nil)
+        await #expect(throws: UserError.notFound("nobody@acme.test")) {
+            try await store.createToken(
+                PersonalToken(
+                    id: APIKey.generate(.personal).id,
+                    email: "nobody@acme.test",
+                    hash: key.hash,
+                    createdAt: now
+                ),
+                actor: "user:admin"
+            )
+        }
+    }
+
+    @Test("a TOTP code works once, and the secret is stored sealed", arguments: StoreBackend.allCases)
+    func stepUp(backend: StoreBackend) async throws {
+        let opened = try backend.open()
+        let store = opened.store
+        try await add("ana@acme.test", to: store)
+        let box = try SecretBox(rawKey: SecretBox.generateRawKey())
+        let secret = TOTP.generateSecret()
+        try await store.enrollTOTP(
+            email: "ana@acme.test",
+            sealedSecret: try box.seal(secret, context: "ana@acme.test"),
+            actor: "user:admin",
+            now: now
+        )
+        let code = TOTP(secret: secret).code(at: now)
+        let user = try #require(try await store.user(email: "ana@acme.test"))
+        let record = try await store.stepUp(user, code: code, box: box, now: now)
+        #expect(record.method == .totp)
+        #expect(record.isStepUp(at: now, maxAge: 300))
+        let again = try #require(try await store.user(email: "ana@acme.test"))
+        await #expect(throws: UserError.badCode) { _ = try await store.stepUp(again, code: code, box: box, now: now) }
+        // Even with a stale copy of the user (an earlier last step), the store refuses the reuse.
+        await #expect(throws: UserError.badCode) { _ = try await store.stepUp(user, code: code, box: box, now: now) }
+        let wrong = code == "000000" ? "111111" : "000000"
+        await #expect(throws: UserError.badCode) {
+            _ = try await store.stepUp(again, code: wrong, box: box, now: now.addingTimeInterval(60))
+        }
+        let next = TOTP(secret: secret).code(at: now.addingTimeInterval(30))
+        _ = try await store.stepUp(again, code: next, box: box, now: now.addingTimeInterval(30))
+        // Another data directory's key does not open the secret.
+        let other = try SecretBox(rawKey: SecretBox.generateRawKey())
+        await #expect(throws: SecretBoxError.self) {
+            _ = try await store.stepUp(again, code: next, box: other, now: now.addingTimeInterval(60))
+        }
+
+        let database = try DatabaseQueue(path: opened.directory.path("countersign.sqlite"))
+        let bytes = try await database.read { db in
+            try Data.fetchAll(db, sql: "SELECT CAST(totp_secret_sealed AS BLOB) FROM users")
+                + Data.fetchAll(db, sql: "SELECT body FROM audit_log")
+        }
+        let needles = [Data(secret), Data(Base32.encode(secret).utf8), Data(Hex.encode(secret).utf8)]
+        for blob in bytes {
+            for needle in needles { #expect(blob.range(of: needle) == nil) }
+        }
+    }
+
+    @Test("a sealed secret opens only for the address it was sealed for")
+    func sealedContext() throws {
+        let box = try SecretBox(rawKey: SecretBox.generateRawKey())
+        let sealed = try box.seal([1, 2, 3], context: "ana@acme.test")
+        #expect(try box.open(sealed, context: "ana@acme.test") == [1, 2, 3])
+        #expect(throws: SecretBoxError.self) { try box.open(sealed, context: "bob@acme.test") }
+        var altered = sealed
+        altered[altered.count - 1] ^= 1
+        #expect(throws: SecretBoxError.self) { try box.open(altered, context: "ana@acme.test") }
+    }
+
+    @Test("user changes are audited without secrets", arguments: StoreBackend.allCases)
+    func audited(backend: StoreBackend) async throws {
+        let store = try backend.open().store
+        try await add("ana@acme.test", to: store)
+        let entries = try await store.auditEntries(after: 0, limit: 10)
+        #expect(entries.count == 1)
+        let body = try JSONParser().parse(try #require(entries.first).body)
+        #expect(body["kind"] == .string(AuditKind.userChanged))
+        #expect(body["data"]?["user"] == "ana@acme.test")
+        #expect(!(entries.first?.text.contains(Self.passwordHash) ?? true))
+    }
+}
