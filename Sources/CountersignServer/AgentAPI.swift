@@ -82,15 +82,43 @@ struct AgentAPI: Sendable {
         return .json(stored.json, status: stored.state == .rejected ? .forbidden : .created)
     }
 
+    /// The request if this agent made it.
+    func load(_ id: String, for agent: Agent) async throws -> ActionRequest {
+        guard let stored = try await requests.request(id: id), stored.action.agent == agent.name else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no request \(id) made by this agent")
+        }
+        return stored
+    }
+
+    /// `GET /v1/actions/{id}/events`: the request's state now and at every change, as Server-Sent
+    /// Events, until it reaches a final state.
+    func stream(_ request: Request, id: String) async throws -> Response {
+        let agent = try await authenticate(request)
+        let first = try await load(id, for: agent)
+        let api = self
+        return ServerSentEvents.response { sink in
+            var sent = first
+            sink.yield(ServerSentEvents.frame("state", sent.json))
+            while !sent.state.isTerminal {
+                var latest = sent
+                try await api.events.wait(for: id, timeout: .seconds(60)) {
+                    latest = try await api.load(id, for: agent)
+                    return latest.state != sent.state
+                }
+                try Task.checkCancellation()
+                if latest.state == sent.state { latest = try await api.load(id, for: agent) }
+                if latest.state != sent.state {
+                    sent = latest
+                    sink.yield(ServerSentEvents.frame("state", sent.json))
+                }
+            }
+        }
+    }
+
     /// The request; with `?wait=SECONDS` (up to 60), answers as soon as its state changes.
     func show(_ request: Request, id: String) async throws -> Response {
         let agent = try await authenticate(request)
-        func load() async throws -> ActionRequest {
-            guard let stored = try await requests.request(id: id), stored.action.agent == agent.name else {
-                throw Problem(status: .notFound, title: "Not found", detail: "no request \(id) made by this agent")
-            }
-            return stored
-        }
+        func load() async throws -> ActionRequest { try await self.load(id, for: agent) }
         let first = try await load()
         guard let wait = request.uri.queryParameters["wait"] else { return .json(first.json) }
         guard let seconds = Int(wait), (0...60).contains(seconds) else {

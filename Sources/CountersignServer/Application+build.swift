@@ -17,29 +17,55 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// Builds the HTTP application: the agent API, health and the OpenAPI document.
+/// What the HTTP API works with.
+public struct ServerContext: Sendable {
+    /// The intake of proposed actions.
+    public let gateway: Gateway
+    /// Where requests are read and decided (announcing changes on `events`).
+    public let requests: any ActionStore
+    /// Announces request changes, for long-polls, event streams and the executor.
+    public let events: RequestEvents
+    /// Where agent keys are checked.
+    public let agents: any AgentStore
+    /// Where approvers and their tokens are checked.
+    public let users: any UserStore
+    /// Opens approvers' sealed TOTP secrets for step-up.
+    public let secrets: SecretBox
+
+    /// Creates a context.
+    public init(
+        gateway: Gateway,
+        requests: any ActionStore,
+        events: RequestEvents,
+        agents: any AgentStore,
+        users: any UserStore,
+        secrets: SecretBox
+    ) {
+        self.gateway = gateway
+        self.requests = requests
+        self.events = events
+        self.agents = agents
+        self.users = users
+        self.secrets = secrets
+    }
+}
+
+/// Builds the HTTP application: the agent and approver APIs, health and the OpenAPI document.
 ///
 /// - Parameters:
 ///   - configuration: Where to listen.
-///   - gateway: The intake of proposed actions.
-///   - requests: Where requests are read.
-///   - events: Announces request changes, for long-polls.
-///   - agents: Where agent keys are checked.
-///   - services: Long-running work to run beside the server (sweeper, checkpoints).
+///   - context: What the API works with.
+///   - services: Long-running work to run beside the server (executor, sweeper, checkpoints).
 ///   - logger: The server's logger.
 /// - Returns: The application, ready to run as a service.
 public func buildApplication(
     configuration: ServerConfiguration,
-    gateway: Gateway,
-    requests: any ActionStore,
-    events: RequestEvents,
-    agents: any AgentStore,
+    context: ServerContext,
     services: [any Service] = [],
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(gateway: gateway, requests: requests, events: events, agents: agents)
     var application = Application(
-        router: router,
+        router: buildRouter(context),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "countersign"
@@ -51,12 +77,7 @@ public func buildApplication(
 }
 
 /// Builds the router (exposed for in-process tests).
-public func buildRouter(
-    gateway: Gateway,
-    requests: any ActionStore,
-    events: RequestEvents,
-    agents: any AgentStore
-) -> Router<BasicRequestContext> {
+public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ProblemMiddleware())
     router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
@@ -67,11 +88,39 @@ public func buildRouter(
             body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
         )
     }
-    let api = AgentAPI(gateway: gateway, requests: requests, events: events, agents: agents)
-    router.get("/v1/catalog") { request, _ in try await api.catalog(request) }
-    router.post("/v1/actions") { request, _ in try await api.propose(request) }
+    let agents = AgentAPI(
+        gateway: context.gateway,
+        requests: context.requests,
+        events: context.events,
+        agents: context.agents
+    )
+    router.get("/v1/catalog") { request, _ in try await agents.catalog(request) }
+    router.post("/v1/actions") { request, _ in try await agents.propose(request) }
     router.get("/v1/actions/{id}") { request, context in
-        try await api.show(request, id: try context.parameters.require("id"))
+        try await agents.show(request, id: try context.parameters.require("id"))
+    }
+    router.get("/v1/actions/{id}/events") { request, context in
+        try await agents.stream(request, id: try context.parameters.require("id"))
+    }
+    let approvers = ApproverAPI(
+        requests: context.requests,
+        events: context.events,
+        users: context.users,
+        secrets: context.secrets
+    )
+    router.get("/v1/approvals") { request, _ in try await approvers.list(request) }
+    router.get("/v1/approvals/events") { request, _ in try await approvers.watch(request) }
+    router.get("/v1/approvals/{id}") { request, context in
+        try await approvers.show(request, id: try context.parameters.require("id"))
+    }
+    router.post("/v1/approvals/{id}/approve") { request, context in
+        try await approvers.approve(request, id: try context.parameters.require("id"))
+    }
+    router.post("/v1/approvals/{id}/deny") { request, context in
+        try await approvers.deny(request, id: try context.parameters.require("id"))
+    }
+    router.post("/v1/approvals/{id}/extend") { request, context in
+        try await approvers.extend(request, id: try context.parameters.require("id"))
     }
     return router
 }

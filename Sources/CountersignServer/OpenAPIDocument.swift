@@ -19,6 +19,11 @@ enum OpenAPIDocument {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "An agent's API key (csk_\u2026), from `countersign agents create NAME`."
+              },
+              "approverToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An approver's personal token (cst_\u2026), from `countersign users token EMAIL`."
               }
             },
             "schemas": {
@@ -268,6 +273,59 @@ enum OpenAPIDocument {
                     "description": "Why it was rejected, denied, expired or failed."
                   }
                 }
+              },
+              "Approval": {
+                "allOf": [
+                  {
+                    "$ref": "#/components/schemas/ActionRequest"
+                  }
+                ],
+                "type": "object",
+                "properties": {
+                  "decisions": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "approver": {
+                          "type": "string"
+                        },
+                        "verdict": {
+                          "enum": [
+                            "approve",
+                            "deny"
+                          ]
+                        },
+                        "decidedAt": {
+                          "type": "string",
+                          "format": "date-time"
+                        },
+                        "authentication": {
+                          "enum": [
+                            "password",
+                            "totp",
+                            "oidc",
+                            "api_token"
+                          ]
+                        },
+                        "reason": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "approvals": {
+                    "type": "object",
+                    "properties": {
+                      "given": {
+                        "type": "integer"
+                      },
+                      "required": {
+                        "type": "integer"
+                      }
+                    }
+                  }
+                }
               }
             },
             "responses": {
@@ -485,6 +543,401 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Problem"
                   },
                   "400": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/actions/{id}/events": {
+              "get": {
+                "summary": "The request's state now and at every change, as Server-Sent Events (`event: state`, data: the request), until it is final",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A stream of Server-Sent Events.",
+                    "content": {
+                      "text/event-stream": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/approvals": {
+              "get": {
+                "summary": "Requests for approvers to review, newest first",
+                "security": [
+                  {
+                    "approverToken": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "state",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "`pending` (the default), `all`, or a comma-separated list of states."
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 1000
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The requests.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "properties": {
+                            "requests": {
+                              "type": "array",
+                              "items": {
+                                "$ref": "#/components/schemas/ActionRequest"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/approvals/events": {
+              "get": {
+                "summary": "Every pending request, then every change to any request, as Server-Sent Events (`event: request`)",
+                "security": [
+                  {
+                    "approverToken": []
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A stream of Server-Sent Events.",
+                    "content": {
+                      "text/event-stream": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/approvals/{id}": {
+              "get": {
+                "summary": "A request with the decisions recorded so far",
+                "security": [
+                  {
+                    "approverToken": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The request.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Approval"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/approvals/{id}/approve": {
+              "post": {
+                "summary": "Approve, bound to the digest reviewed; High needs the confirmation text, Critical a fresh TOTP code (each code works once)",
+                "security": [
+                  {
+                    "approverToken": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": [
+                          "digest"
+                        ],
+                        "properties": {
+                          "digest": {
+                            "type": "string",
+                            "pattern": "^sha256:[0-9a-f]{64}$"
+                          },
+                          "confirm": {
+                            "type": "string"
+                          },
+                          "otp": {
+                            "type": "string",
+                            "pattern": "^[0-9 ]{6,8}$"
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The decision was recorded; the request is approved, or still pending when it needs more approvers.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Approval"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "Refused: confirmation text, step-up or self-approval (code in the problem: confirmation_mismatch, step_up_required, step_up_failed, self_approval).",
+                    "content": {
+                      "application/problem+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Problem"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Refused: digest_mismatch, already_decided, expired or duplicate_approver.",
+                    "content": {
+                      "application/problem+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Problem"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/approvals/{id}/deny": {
+              "post": {
+                "summary": "Deny with a reason, which the agent receives",
+                "security": [
+                  {
+                    "approverToken": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": [
+                          "reason"
+                        ],
+                        "properties": {
+                          "reason": {
+                            "type": "string"
+                          },
+                          "digest": {
+                            "type": "string"
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "Denied.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Approval"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/approvals/{id}/extend": {
+              "post": {
+                "summary": "Move a pending request's expiry later",
+                "security": [
+                  {
+                    "approverToken": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": [
+                          "minutes"
+                        ],
+                        "properties": {
+                          "minutes": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 1440
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "Extended.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Approval"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
                     "$ref": "#/components/responses/Problem"
                   }
                 }

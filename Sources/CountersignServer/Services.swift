@@ -47,29 +47,48 @@ public struct CheckpointService: Service {
     }
 }
 
-/// Executes approved requests: looks for them every `interval` and runs each exactly once (the
-/// executor's claim makes sure, even with several services or instances).
+/// Executes approved requests.
+///
+/// It runs them at once when a request in this process changes, and sweeps every `interval` for
+/// any other (another instance, a crash between record and claim). Each runs exactly once: the
+/// executor's claim makes sure, even with several services or instances.
 public struct ExecutorService: Service {
     private let store: any ActionStore
     private let executor: Executor
+    private let events: RequestEvents?
     private let interval: Duration
     private let logger: Logger
 
     /// Creates the service.
-    public init(store: any ActionStore, executor: Executor, interval: Duration = .milliseconds(250), logger: Logger) {
+    public init(
+        store: any ActionStore,
+        executor: Executor,
+        events: RequestEvents? = nil,
+        interval: Duration = .seconds(1),
+        logger: Logger
+    ) {
         self.store = store
         self.executor = executor
+        self.events = events
         self.interval = interval
         self.logger = logger
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try await drain()
-            do {
-                try await Task.sleep(for: interval)
-            } catch {
-                return
+            if let events {
+                // Registered before the drain, so a change during it wakes the next round at once.
+                try await events.wait(for: RequestEvents.anyRequest, timeout: interval) {
+                    try await drain()
+                    return false
+                }
+            } else {
+                try await drain()
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return
+                }
             }
         }
     }

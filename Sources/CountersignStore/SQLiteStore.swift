@@ -176,6 +176,38 @@ extension SQLiteStore: ActionStore {
         }
     }
 
+    public func extend(id: String, until: Date, actor: String, now: Date) async throws -> ActionRequest {
+        try await transaction { db in
+            guard var request = try RequestRecord.fetchOne(db, key: id)?.request() else { throw ApprovalError.notFound }
+            guard request.state == .pending else { throw ApprovalError.alreadyDecided(request.state) }
+            guard now < request.expiresAt else { throw ApprovalError.expired }
+            guard until > request.expiresAt, until <= now.addingTimeInterval(86_400) else {
+                throw ApprovalError.invalidExtension
+            }
+            let previous = request.expiresAt
+            try db.execute(
+                sql: "UPDATE action_requests SET expires_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                arguments: [until.timeIntervalSince1970, now.timeIntervalSince1970, id]
+            )
+            guard db.changesCount == 1 else { throw ApprovalError.alreadyDecided(request.state) }
+            request.expiresAt = until
+            request.updatedAt = now
+            _ = try AuditWriter.append(
+                AuditEvent(
+                    kind: AuditKind.extended,
+                    actor: actor,
+                    requestID: id,
+                    at: now,
+                    data: [
+                        "from": .string(Timestamp.string(previous)), "until": .string(Timestamp.string(until)),
+                    ]
+                ),
+                in: db
+            )
+            return request
+        }
+    }
+
     public func abandonExecuting(now: Date) async throws -> [ActionRequest] {
         try await transaction { db in
             let stuck = try RequestRecord.filter(RequestRecord.Columns.state == RequestState.executing.rawValue)

@@ -64,13 +64,17 @@ struct ServeCommand: AsyncParsableCommand {
         let gateway = Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor)
         let application = buildApplication(
             configuration: ServerConfiguration(host: host, port: port),
-            gateway: gateway,
-            requests: requests,
-            events: events,
-            agents: store,
+            context: ServerContext(
+                gateway: gateway,
+                requests: requests,
+                events: events,
+                agents: store,
+                users: store,
+                secrets: try directory.loadOrCreateSecretBox()
+            ),
             services: [
                 ExpirySweeper(store: requests, logger: logger),
-                ExecutorService(store: requests, executor: executor, logger: logger),
+                ExecutorService(store: requests, executor: executor, events: events, logger: logger),
                 CheckpointService(
                     writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
                 ),

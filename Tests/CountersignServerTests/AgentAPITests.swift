@@ -47,6 +47,17 @@ struct AgentAPITests: Sendable {
         )
     }
 
+    var context: ServerContext {
+        ServerContext(
+            gateway: gateway,
+            requests: requests,
+            events: events,
+            agents: store,
+            users: store,
+            secrets: try! SecretBox(rawKey: SecretBox.generateRawKey())
+        )
+    }
+
     func headers(_ key: APIKey? = nil) -> HTTPFields {
         [.authorization: "Bearer \((key ?? self.key).secret.reveal())", .contentType: "application/json"]
     }
@@ -66,7 +77,7 @@ struct AgentAPITests: Sendable {
 
     @Test("health needs no key; the API needs a valid one")
     func authentication() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/v1/catalog", method: .get) { response in
@@ -89,7 +100,7 @@ struct AgentAPITests: Sendable {
     @Test("a Low action is executed at once and the result returned")
     func lowAction() async throws {
         try "hello".write(to: workspace.appending(path: "a.txt"), atomically: true, encoding: .utf8)
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let response = try await propose(
                 client,
@@ -107,7 +118,7 @@ struct AgentAPITests: Sendable {
 
     @Test("a Medium action is held; only its own agent can read it")
     func heldAction() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let response = try await propose(
                 client,
@@ -133,7 +144,7 @@ struct AgentAPITests: Sendable {
 
     @Test("a denied action is 403 with the policy's reason")
     func deniedAction() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let response = try await propose(
                 client,
@@ -150,7 +161,7 @@ struct AgentAPITests: Sendable {
 
     @Test("bad input gets a problem document that says what to fix")
     func badInput() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let invalid = try await propose(
                 client,
@@ -174,7 +185,7 @@ struct AgentAPITests: Sendable {
 
     @Test("an idempotency key returns the same request, and refuses another action")
     func idempotency() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let body =
                 #"{"operation":"files.write","arguments":{"path":"c.txt","content":"1"},"onBehalfOf":"ana","idempotencyKey":"k1"}"#
@@ -191,12 +202,14 @@ struct AgentAPITests: Sendable {
 
     @Test("every path and method of the OpenAPI document is served")
     func openAPIMatchesRoutes() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
             #expect(document["openapi"] == "3.1.0")
             let paths = try #require(document["paths"]?.objectValue)
-            #expect(paths.count == 5)
+            #expect(paths.count == 12)
+            let copy = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/openapi.json")
+            #expect(try JSONParser().parse(Array(try Data(contentsOf: copy))) == document, "docs/openapi.json is stale")
             for (path, operations) in paths {
                 for method in operations.objectValue?.keys ?? [:].keys {
                     let uri = path.replacingOccurrences(of: "{id}", with: "no-such-id")
@@ -221,7 +234,7 @@ struct AgentAPITests: Sendable {
 
     @Test("a long-poll answers as soon as the request is decided, and at the timeout otherwise")
     func longPoll() async throws {
-        let app = Application(router: buildRouter(gateway: gateway, requests: requests, events: events, agents: store))
+        let app = Application(router: buildRouter(context))
         try await app.test(.router) { client in
             let created = try json(
                 try await propose(

@@ -2,7 +2,7 @@
 public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible {
     private enum Base: Hashable, Sendable {
         case notFound, alreadyDecided, expired, digestMismatch, selfApproval, duplicateApprover
-        case confirmationMismatch, stepUpRequired, reasonRequired
+        case confirmationMismatch, stepUpRequired, reasonRequired, invalidExtension
     }
 
     private let base: Base
@@ -32,6 +32,34 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
     public static let stepUpRequired = Self(.stepUpRequired)
     /// A denial needs a reason for the agent.
     public static let reasonRequired = Self(.reasonRequired)
+    /// An extension must move the expiry later, by at most a day.
+    public static let invalidExtension = Self(.invalidExtension)
+
+    /// The HTTP-independent kind, for mapping to status codes: `not_found`, `conflict`, `forbidden`, `invalid`.
+    public var category: String {
+        switch base {
+        case .notFound: "not_found"
+        case .alreadyDecided, .expired, .digestMismatch, .duplicateApprover: "conflict"
+        case .selfApproval, .confirmationMismatch, .stepUpRequired: "forbidden"
+        case .reasonRequired, .invalidExtension: "invalid"
+        }
+    }
+
+    /// A short machine-readable code.
+    public var code: String {
+        switch base {
+        case .notFound: "not_found"
+        case .alreadyDecided: "already_decided"
+        case .expired: "expired"
+        case .digestMismatch: "digest_mismatch"
+        case .selfApproval: "self_approval"
+        case .duplicateApprover: "duplicate_approver"
+        case .confirmationMismatch: "confirmation_mismatch"
+        case .stepUpRequired: "step_up_required"
+        case .reasonRequired: "reason_required"
+        case .invalidExtension: "invalid_extension"
+        }
+    }
 
     public var description: String {
         switch base {
@@ -45,6 +73,7 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .confirmationMismatch: "the confirmation text does not match; type the target's name exactly"
         case .stepUpRequired: "this request needs step-up: authenticate again (a fresh TOTP code) to approve it"
         case .reasonRequired: "a denial needs a reason, which the agent receives"
+        case .invalidExtension: "an extension must move the expiry later, by 1 to 1440 minutes"
         }
     }
 }

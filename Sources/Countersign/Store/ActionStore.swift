@@ -36,6 +36,12 @@ public protocol ActionStore: Sendable {
     /// Records the end of an execution.
     func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest
 
+    /// Moves a pending request's expiry later, recording `action.extended`.
+    ///
+    /// - Throws: ``ApprovalError`` when the request is not pending or has already expired, and
+    ///   ``ApprovalError/invalidExtension`` when `until` is not later than the current expiry.
+    func extend(id: String, until: Date, actor: String, now: Date) async throws -> ActionRequest
+
     /// Ends every pending request whose time is up as `expired`.
     func expire(now: Date) async throws -> [ActionRequest]
 

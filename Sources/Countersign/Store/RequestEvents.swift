@@ -7,6 +7,10 @@ import Synchronization
 public final class RequestEvents: Sendable {
     private let waiters = Mutex<[String: [Int: AsyncStream<Void>.Continuation]]>([:])
     private let nextToken = Mutex(0)
+    private let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
+
+    /// The key to wait on to be woken by a change to any request.
+    public static let anyRequest = "*"
 
     /// Creates an event hub.
     public init() {}
@@ -16,13 +20,35 @@ public final class RequestEvents: Sendable {
         waiters.withLock { $0[requestID]?.count ?? 0 }
     }
 
-    /// Wakes everyone waiting on the request.
+    /// Wakes everyone waiting on the request, and tells every subscriber to ``changes()``.
     public func notify(_ requestID: String) {
-        let continuations = waiters.withLock { $0.removeValue(forKey: requestID).map { Array($0.values) } ?? [] }
+        let continuations = waiters.withLock { waiters in
+            let forRequest = waiters.removeValue(forKey: requestID).map { Array($0.values) } ?? []
+            let forAny = waiters.removeValue(forKey: Self.anyRequest).map { Array($0.values) } ?? []
+            return forRequest + forAny
+        }
         for continuation in continuations {
             continuation.yield()
             continuation.finish()
         }
+        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.yield(requestID) }
+    }
+
+    /// The identifiers of requests as they change, from now until the stream is dropped.
+    ///
+    /// A slow reader loses the oldest identifiers beyond `buffer`; readers treat the stream as a
+    /// hint and read the store again (the executor also sweeps on a timer).
+    public func changes(buffer: Int = 10_000) -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(buffer))
+        let token = nextToken.withLock { value in
+            defer { value += 1 }
+            return value
+        }
+        subscribers.withLock { $0[token] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: token) }
+        }
+        return stream
     }
 
     /// Waits until the request is notified or `timeout` passes, unless `isSettled` already says so.
@@ -111,6 +137,12 @@ public struct NotifyingStore: ActionStore {
         let expired = try await base.expire(now: now)
         for request in expired { events.notify(request.id) }
         return expired
+    }
+
+    public func extend(id: String, until: Date, actor: String, now: Date) async throws -> ActionRequest {
+        let extended = try await base.extend(id: id, until: until, actor: actor, now: now)
+        events.notify(id)
+        return extended
     }
 
     public func abandonExecuting(now: Date) async throws -> [ActionRequest] {

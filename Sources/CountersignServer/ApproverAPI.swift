@@ -1,0 +1,284 @@
+import Countersign
+import Foundation
+import Hummingbird
+
+/// The approver API: review requests, approve (with confirmation and step-up as policy requires),
+/// deny with a reason, extend, and watch.
+///
+/// Approvers authenticate with a personal token (`Authorization: Bearer cst_…`).
+struct ApproverAPI: Sendable {
+    let requests: any ActionStore
+    let events: RequestEvents
+    let users: any UserStore
+    let secrets: SecretBox
+    static let maximumBodyBytes = 65_536
+
+    static let unauthorized = Problem(
+        status: .unauthorized,
+        title: "Unauthorized",
+        detail: "send an approver's personal token as `Authorization: Bearer cst_…`; "
+            + "issue one with `countersign users token EMAIL`"
+    )
+
+    func authenticate(_ request: Request) async throws -> User {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            let user = try await users.authenticate(token: String(header.dropFirst(7)))
+        else { throw Self.unauthorized }
+        return user
+    }
+
+    func load(_ id: String) async throws -> ActionRequest {
+        guard let stored = try await requests.request(id: id) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no request \(id)")
+        }
+        return stored
+    }
+
+    /// Lists requests: `GET /v1/approvals?state=pending&limit=100`.
+    func list(_ request: Request) async throws -> Response {
+        _ = try await authenticate(request)
+        var states: Set<RequestState> = [.pending]
+        if let text = request.uri.queryParameters["state"] {
+            if text == "all" {
+                states = []
+            } else {
+                states = []
+                for name in text.split(separator: ",") {
+                    guard let state = RequestState(rawValue: String(name)) else {
+                        throw Problem(
+                            status: .badRequest,
+                            title: "Invalid state",
+                            detail: "state is all or a comma-separated list of "
+                                + RequestState.allCases.map(\.rawValue).joined(separator: ", ")
+                        )
+                    }
+                    states.insert(state)
+                }
+            }
+        }
+        var limit = 100
+        if let text = request.uri.queryParameters["limit"] {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                throw Problem(status: .badRequest, title: "Invalid limit", detail: "limit is from 1 to 1000")
+            }
+            limit = value
+        }
+        let found = try await requests.requests(RequestQuery(states: states, limit: limit))
+        return .json(["requests": .array(found.map(\.json))])
+    }
+
+    /// Shows a request with every decision so far: `GET /v1/approvals/{id}`.
+    func show(_ request: Request, id: String) async throws -> Response {
+        _ = try await authenticate(request)
+        return .json(try await detail(try await load(id)))
+    }
+
+    func detail(_ stored: ActionRequest) async throws -> JSONValue {
+        let decisions = try await requests.decisions(for: stored.id)
+        var members = stored.json.objectValue ?? [:]
+        members["decisions"] = .array(
+            decisions.map { decision in
+                var entry: [String: JSONValue] = [
+                    "approver": .string(decision.approver),
+                    "verdict": .string(decision.verdict.rawValue),
+                    "decidedAt": .string(Timestamp.string(decision.decidedAt)),
+                    "authentication": .string(decision.authentication.method.rawValue),
+                ]
+                if let reason = decision.reason { entry["reason"] = .string(reason) }
+                return .object(entry)
+            }
+        )
+        members["approvals"] = [
+            "given": .number(Double(decisions.filter { $0.verdict == .approve }.count)),
+            "required": .number(Double(stored.assessment.requirements.approvals)),
+        ]
+        return .object(members)
+    }
+
+    /// Approves: `POST /v1/approvals/{id}/approve` `{digest, confirm?, otp?}`.
+    func approve(_ request: Request, id: String) async throws -> Response {
+        let user = try await authenticate(request)
+        let body = try await Self.body(request, allowed: ["digest", "confirm", "otp"])
+        guard let text = body["digest"]?.stringValue else {
+            throw Self.invalid(
+                "\"digest\" is required: the digest of the payload you reviewed (GET /v1/approvals/\(id))"
+            )
+        }
+        guard let digest = ActionDigest(text) else {
+            throw Self.invalid("\"digest\" must be sha256: and 64 hex digits")
+        }
+        let now = Date()
+        let confirmation = try Self.optionalString(body, "confirm")
+        var authentication = AuthenticationRecord(method: .apiToken, authTime: now)
+        // Everything but the code is checked first, so that a refused decision does not spend it;
+        // the store checks it all again, atomically, when the decision is recorded.
+        let stored = try await load(id)
+        let provisional = Decision(
+            requestID: id,
+            approver: user.email,
+            verdict: .approve,
+            digest: digest,
+            authentication: body["otp"] == nil ? authentication : AuthenticationRecord(method: .totp, authTime: now),
+            decidedAt: now,
+            confirmation: confirmation
+        )
+        let prior = try await requests.decisions(for: id)
+        do {
+            _ = try stored.admit(provisional, prior: prior, now: now)
+        } catch {
+            throw Self.problem(error)
+        }
+        if let otp = body["otp"] {
+            guard let code = otp.stringValue else { throw Self.invalid("\"otp\" must be a string of digits") }
+            do {
+                authentication = try await users.stepUp(user, code: code, box: secrets, now: now)
+            } catch let error as UserError {
+                throw Problem(
+                    status: .forbidden,
+                    title: "Step-up failed",
+                    detail: error.description,
+                    extensions: ["code": "step_up_failed"]
+                )
+            } catch is SecretBoxError {
+                throw Problem(
+                    status: .forbidden,
+                    title: "Step-up failed",
+                    detail: "your authenticator cannot be read with this server's secrets key; enroll again",
+                    extensions: ["code": "step_up_failed"]
+                )
+            }
+        }
+        let decision = Decision(
+            requestID: id,
+            approver: user.email,
+            verdict: .approve,
+            digest: digest,
+            authentication: authentication,
+            decidedAt: now,
+            confirmation: confirmation
+        )
+        return .json(try await detail(try await decide(decision)))
+    }
+
+    /// Denies: `POST /v1/approvals/{id}/deny` `{reason, digest?}`.
+    func deny(_ request: Request, id: String) async throws -> Response {
+        let user = try await authenticate(request)
+        let body = try await Self.body(request, allowed: ["reason", "digest"])
+        guard let reason = try Self.optionalString(body, "reason") else {
+            throw Self.invalid("\"reason\" is required: the agent receives it")
+        }
+        let stored = try await load(id)
+        var digest = stored.digest
+        if let text = try Self.optionalString(body, "digest") {
+            guard let given = ActionDigest(text) else {
+                throw Self.invalid("\"digest\" must be sha256: and 64 hex digits")
+            }
+            digest = given
+        }
+        let now = Date()
+        let decision = Decision(
+            requestID: id,
+            approver: user.email,
+            verdict: .deny,
+            digest: digest,
+            authentication: AuthenticationRecord(method: .apiToken, authTime: now),
+            decidedAt: now,
+            reason: reason
+        )
+        return .json(try await detail(try await decide(decision)))
+    }
+
+    /// Extends: `POST /v1/approvals/{id}/extend` `{minutes}`.
+    func extend(_ request: Request, id: String) async throws -> Response {
+        let user = try await authenticate(request)
+        let body = try await Self.body(request, allowed: ["minutes"])
+        guard case .number(let minutes) = body["minutes"], minutes == minutes.rounded(), (1...1440).contains(minutes)
+        else { throw Self.invalid("\"minutes\" is a whole number from 1 to 1440") }
+        let stored = try await load(id)
+        let now = Date()
+        do {
+            let extended = try await requests.extend(
+                id: id,
+                until: stored.expiresAt.addingTimeInterval(minutes * 60),
+                actor: user.actor,
+                now: now
+            )
+            return .json(try await detail(extended))
+        } catch let error as ApprovalError {
+            throw Self.problem(error)
+        }
+    }
+
+    /// `GET /v1/approvals/events`: every change to any request, as Server-Sent Events, starting
+    /// with the requests pending now.
+    func watch(_ request: Request) async throws -> Response {
+        _ = try await authenticate(request)
+        let changes = events.changes()
+        let pending = try await requests.requests(RequestQuery(states: [.pending], limit: 1000))
+        let requests = self.requests
+        return ServerSentEvents.response { sink in
+            for stored in pending.reversed() { sink.yield(ServerSentEvents.frame("request", stored.json)) }
+            for await id in changes {
+                if let stored = try await requests.request(id: id) {
+                    sink.yield(ServerSentEvents.frame("request", stored.json))
+                }
+            }
+        }
+    }
+
+    private func decide(_ decision: Decision) async throws -> ActionRequest {
+        do {
+            return try await requests.decide(decision, now: decision.decidedAt)
+        } catch let error as ApprovalError {
+            throw Self.problem(error)
+        }
+    }
+
+    static func problem(_ error: ApprovalError) -> Problem {
+        let status: HTTPResponse.Status =
+            switch error.category {
+            case "not_found": .notFound
+            case "conflict": .conflict
+            case "forbidden": .forbidden
+            default: .unprocessableContent
+            }
+        var extensions: [String: JSONValue] = ["code": .string(error.code)]
+        if let state = error.state { extensions["state"] = .string(state.rawValue) }
+        return Problem(status: status, title: "Decision refused", detail: error.description, extensions: extensions)
+    }
+
+    static func invalid(_ detail: String) -> Problem {
+        Problem(status: .unprocessableContent, title: "Invalid decision", detail: detail)
+    }
+
+    static func optionalString(_ body: [String: JSONValue], _ key: String) throws -> String? {
+        guard let member = body[key], member != .null else { return nil }
+        guard let text = member.stringValue, !text.isEmpty, text.count <= 2000 else {
+            throw invalid("\"\(key)\" must be a non-empty string of at most 2000 characters")
+        }
+        return text
+    }
+
+    /// Reads a small JSON object body with only the allowed members.
+    static func body(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maximumBodyBytes)
+        } catch {
+            throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body may be at most 64 KiB")
+        }
+        if buffer.readableBytes == 0 { return [:] }
+        let value: JSONValue
+        do {
+            value = try JSONParser().parse(Array(buffer: buffer))
+        } catch {
+            throw Problem(status: .badRequest, title: "Malformed JSON", detail: "the body is not valid JSON: \(error)")
+        }
+        guard case .object(let members) = value else { throw invalid("the body must be a JSON object") }
+        if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw invalid("unknown member \"\(unknown)\"; expected \(allowed.sorted().joined(separator: ", "))")
+        }
+        return members
+    }
+}
