@@ -103,6 +103,7 @@ public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext>
         try await agents.stream(request, id: try context.parameters.require("id"))
     }
     let approvers = ApproverAPI(
+        catalog: context.gateway.catalog,
         requests: context.requests,
         events: context.events,
         users: context.users,

@@ -7,6 +7,7 @@ import Hummingbird
 ///
 /// Approvers authenticate with a personal token (`Authorization: Bearer cst_…`).
 struct ApproverAPI: Sendable {
+    let catalog: OperationCatalog
     let requests: any ActionStore
     let events: RequestEvents
     let users: any UserStore
@@ -64,7 +65,7 @@ struct ApproverAPI: Sendable {
             limit = value
         }
         let found = try await requests.requests(RequestQuery(states: states, limit: limit))
-        return .json(["requests": .array(found.map(\.json))])
+        return .json(["requests": .array(found.map(view))])
     }
 
     /// Shows a request with every decision so far: `GET /v1/approvals/{id}`.
@@ -75,7 +76,7 @@ struct ApproverAPI: Sendable {
 
     func detail(_ stored: ActionRequest) async throws -> JSONValue {
         let decisions = try await requests.decisions(for: stored.id)
-        var members = stored.json.objectValue ?? [:]
+        var members = view(stored).objectValue ?? [:]
         members["decisions"] = .array(
             decisions.map { decision in
                 var entry: [String: JSONValue] = [
@@ -92,6 +93,15 @@ struct ApproverAPI: Sendable {
             "given": .number(Double(decisions.filter { $0.verdict == .approve }.count)),
             "required": .number(Double(stored.assessment.requirements.approvals)),
         ]
+        return .object(members)
+    }
+
+    /// The request as approvers see it: with the name of what it acts on, from its connector.
+    func view(_ stored: ActionRequest) -> JSONValue {
+        var members = stored.json.objectValue ?? [:]
+        if let target = catalog.descriptor(for: stored.action.operation)?.target(of: stored.action.arguments) {
+            members["target"] = .string(target)
+        }
         return .object(members)
     }
 
@@ -215,12 +225,12 @@ struct ApproverAPI: Sendable {
         _ = try await authenticate(request)
         let changes = events.changes()
         let pending = try await requests.requests(RequestQuery(states: [.pending], limit: 1000))
-        let requests = self.requests
+        let api = self
         return ServerSentEvents.response { sink in
-            for stored in pending.reversed() { sink.yield(ServerSentEvents.frame("request", stored.json)) }
+            for stored in pending.reversed() { sink.yield(ServerSentEvents.frame("request", api.view(stored))) }
             for await id in changes {
-                if let stored = try await requests.request(id: id) {
-                    sink.yield(ServerSentEvents.frame("request", stored.json))
+                if let stored = try await api.requests.request(id: id) {
+                    sink.yield(ServerSentEvents.frame("request", api.view(stored)))
                 }
             }
         }
