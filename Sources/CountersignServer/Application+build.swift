@@ -57,12 +57,14 @@ public struct ServerContext: Sendable {
 ///   - context: What the API works with.
 ///   - services: Long-running work to run beside the server (executor, sweeper, checkpoints).
 ///   - logger: The server's logger.
+///   - onListening: Called with the port once the server listens (useful with port 0).
 /// - Returns: The application, ready to run as a service.
 public func buildApplication(
     configuration: ServerConfiguration,
     context: ServerContext,
     services: [any Service] = [],
-    logger: Logger
+    logger: Logger,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     var application = Application(
         router: buildRouter(context),
@@ -70,6 +72,7 @@ public func buildApplication(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "countersign"
         ),
+        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
     for service in services { application.addServices(service) }

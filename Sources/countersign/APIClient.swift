@@ -11,6 +11,12 @@ struct APIClient {
 
     static let defaultServer = "http://127.0.0.1:8787"
 
+    /// A client for a server with a token (an approver's, or an agent's for the demo).
+    init(server: String, token: Secret) {
+        self.server = server
+        self.token = token
+    }
+
     /// The server and token from the options and the environment.
     init(server: String?) throws {
         let base =
@@ -37,6 +43,19 @@ struct APIClient {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.bytes(body)))
         return try await send(request)
+    }
+
+    /// Sends a request and returns the status and JSON body, whatever the status.
+    func exchange(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> (UInt, JSONValue) {
+        var request = authorized(HTTPClientRequest(url: server + path))
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.bytes(body)))
+        }
+        let response = try await execute(request, deadline: .now() + .seconds(90))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return (response.status.code, (try? JSONParser().parse(Array(buffer: bytes))) ?? .null)
     }
 
     /// Reads Server-Sent Events until the server ends the stream.

@@ -19,7 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "The port to listen on.")
+    @Option(help: "The port to listen on (0: any free port, printed when listening).")
     var port = 8787
 
     @Option(help: "The policy file (default: <data>/policy.yaml, created from the default policy).")
@@ -31,59 +31,22 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "countersign")
         logger.logLevel = .info
-        let directory = DataDirectory(path: data.path)
-        if try directory.prepare() { Console.line("created the data directory \(directory.url.path)") }
-        let store = try SQLiteStore(path: directory.databasePath)
-        let (signer, createdKey) = try directory.loadOrCreateSigningKey()
-        if createdKey {
-            Console.line("created the audit signing key \(directory.signingKeyPath) (public key in audit-signing.pub)")
-        }
-        let policyPath = policy ?? directory.policyPath
-        if policy == nil && !FileManager.default.fileExists(atPath: policyPath) {
-            try Data(Policy.defaultYAML.utf8).write(to: URL(filePath: policyPath))
-            Console.line("wrote the default policy to \(policyPath)")
-        }
-        let workspacePath = workspace ?? directory.url.appending(path: "workspace").path
-        try FileManager.default.createDirectory(atPath: workspacePath, withIntermediateDirectories: true)
-        let connectors: [any Connector] = [
-            try FilesConnector(root: workspacePath),
-            try ShellConnector(root: workspacePath),
-        ]
-        // The policy is checked against every local operation; agents are offered those that can run here.
-        let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.local())
-        let catalog = OperationCatalog(connectors.flatMap(\.operations))
-        let events = RequestEvents()
-        let requests = NotifyingStore(store, events: events)
-        let abandoned = try await requests.abandonExecuting(now: Date())
-        for request in abandoned {
-            Console.line(
-                "request \(request.id) was executing when Countersign stopped: now outcome_unknown (not re-run)"
-            )
-        }
-        let executor = Executor(store: requests, connectors: connectors)
-        let gateway = Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor)
+        let runtime = try await Runtime.open(
+            data: data.path,
+            policy: policy,
+            workspace: workspace,
+            logger: logger,
+            announce: Console.line
+        )
+        let (host, directory, workspace) = (host, runtime.directory.url.path, runtime.workspace)
         let application = buildApplication(
             configuration: ServerConfiguration(host: host, port: port),
-            context: ServerContext(
-                gateway: gateway,
-                requests: requests,
-                events: events,
-                agents: store,
-                users: store,
-                secrets: try directory.loadOrCreateSecretBox()
-            ),
-            services: [
-                ExpirySweeper(store: requests, logger: logger),
-                ExecutorService(store: requests, executor: executor, events: events, logger: logger),
-                CheckpointService(
-                    writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
-                ),
-            ],
+            context: runtime.context,
+            services: runtime.services,
             logger: logger
-        )
-        Console.line(
-            "Countersign listening on http://\(host):\(port) (data \(directory.url.path), workspace \(workspacePath))"
-        )
+        ) { port in
+            Console.line("Countersign listening on http://\(host):\(port) (data \(directory), workspace \(workspace))")
+        }
         try await application.runService()
     }
 }

@@ -1,0 +1,85 @@
+import Countersign
+import CountersignConnectors
+import CountersignServer
+import CountersignStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Everything a running Countersign needs, opened from a data directory: the store, the policy,
+/// the connectors, the gateway and the background services.
+struct Runtime {
+    let directory: DataDirectory
+    let store: SQLiteStore
+    let requests: NotifyingStore
+    let events: RequestEvents
+    let gateway: Gateway
+    let secrets: SecretBox
+    let workspace: String
+    let services: [any Service]
+
+    /// Opens (creating on first start) the data directory, saying what it creates.
+    static func open(
+        data: String,
+        policy: String?,
+        workspace: String?,
+        logger: Logger,
+        announce: (String) -> Void
+    ) async throws -> Runtime {
+        let directory = DataDirectory(path: data)
+        if try directory.prepare() { announce("created the data directory \(directory.url.path)") }
+        let store = try SQLiteStore(path: directory.databasePath)
+        let (signer, createdKey) = try directory.loadOrCreateSigningKey()
+        if createdKey {
+            announce("created the audit signing key \(directory.signingKeyPath) (public key in audit-signing.pub)")
+        }
+        let secrets = try directory.loadOrCreateSecretBox()
+        let policyPath = policy ?? directory.policyPath
+        if policy == nil && !FileManager.default.fileExists(atPath: policyPath) {
+            try Data(Policy.defaultYAML.utf8).write(to: URL(filePath: policyPath))
+            announce("wrote the default policy to \(policyPath)")
+        }
+        let workspacePath = workspace ?? directory.url.appending(path: "workspace").path
+        try FileManager.default.createDirectory(atPath: workspacePath, withIntermediateDirectories: true)
+        let connectors: [any Connector] = [
+            try FilesConnector(root: workspacePath),
+            try ShellConnector(root: workspacePath),
+        ]
+        // The policy is checked against every local operation; agents are offered those that can run here.
+        let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.local())
+        let catalog = OperationCatalog(connectors.flatMap(\.operations))
+        let events = RequestEvents()
+        let requests = NotifyingStore(store, events: events)
+        for request in try await requests.abandonExecuting(now: Date()) {
+            announce("request \(request.id) was executing when Countersign stopped: now outcome_unknown (not re-run)")
+        }
+        let executor = Executor(store: requests, connectors: connectors)
+        return Runtime(
+            directory: directory,
+            store: store,
+            requests: requests,
+            events: events,
+            gateway: Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor),
+            secrets: secrets,
+            workspace: workspacePath,
+            services: [
+                ExpirySweeper(store: requests, logger: logger),
+                ExecutorService(store: requests, executor: executor, events: events, logger: logger),
+                CheckpointService(
+                    writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
+                ),
+            ]
+        )
+    }
+
+    var context: ServerContext {
+        ServerContext(
+            gateway: gateway,
+            requests: requests,
+            events: events,
+            agents: store,
+            users: store,
+            secrets: secrets
+        )
+    }
+}
