@@ -99,6 +99,7 @@ struct ApproverAPI: Sendable {
     /// The request as approvers see it: with the name of what it acts on, from its connector.
     func view(_ stored: ActionRequest) -> JSONValue {
         var members = stored.json.objectValue ?? [:]
+        if !stored.isPayloadIntact { members["payloadIntact"] = false }
         if let target = catalog.descriptor(for: stored.action.operation)?.target(of: stored.action.arguments) {
             members["target"] = .string(target)
         }

@@ -131,6 +131,23 @@ struct SQLiteStoreTests {
         #expect(!read.isPayloadIntact)
     }
 
+    @Test("a payload edited in the database before the decision cannot be approved, only denied")
+    func editedBeforeDecision() async throws {
+        let store = try SQLiteStore(path: path)
+        let request = try await store.create(try fixture.medium())
+        try await raw().write { db in
+            try db.execute(
+                sql: "UPDATE action_requests SET arguments = ? WHERE id = ?",
+                arguments: [#"{"content":"rm -rf /","path":"notes/a.md"}"#, request.id]
+            )
+        }
+        await #expect(throws: ApprovalError.tampered) {
+            _ = try await store.decide(fixture.approval(of: request), now: fixture.start.addingTimeInterval(5))
+        }
+        let denied = try await store.decide(fixture.denial(of: request), now: fixture.start.addingTimeInterval(6))
+        #expect(denied.state == .denied)
+    }
+
     // MARK: - Tampering
 
     /// A store with `count` audit entries, a checkpoint over all of them, and the signer's public key.

@@ -16,6 +16,7 @@ extension ActionRequest {
         guard state == .pending else { throw .alreadyDecided(state) }
         guard now < expiresAt else { throw .expired }
         guard decision.digest.matches(digest) else { throw .digestMismatch }
+        guard isPayloadIntact || decision.verdict == .deny else { throw .tampered }
         switch decision.verdict {
         case .deny:
             guard let reason = decision.reason, !reason.allSatisfy(\.isWhitespace) else { throw .reasonRequired }

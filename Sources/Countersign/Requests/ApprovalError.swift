@@ -2,7 +2,7 @@
 public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible {
     private enum Base: Hashable, Sendable {
         case notFound, alreadyDecided, expired, digestMismatch, selfApproval, duplicateApprover
-        case confirmationMismatch, stepUpRequired, reasonRequired, invalidExtension
+        case confirmationMismatch, stepUpRequired, reasonRequired, invalidExtension, tampered
     }
 
     private let base: Base
@@ -32,6 +32,9 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
     public static let stepUpRequired = Self(.stepUpRequired)
     /// A denial needs a reason for the agent.
     public static let reasonRequired = Self(.reasonRequired)
+    /// The stored payload no longer hashes to the digest recorded at intake: it was changed outside
+    /// Countersign and can never be approved.
+    public static let tampered = Self(.tampered)
     /// An extension must move the expiry later, by at most a day.
     public static let invalidExtension = Self(.invalidExtension)
 
@@ -39,7 +42,7 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
     public var category: String {
         switch base {
         case .notFound: "not_found"
-        case .alreadyDecided, .expired, .digestMismatch, .duplicateApprover: "conflict"
+        case .alreadyDecided, .expired, .digestMismatch, .duplicateApprover, .tampered: "conflict"
         case .selfApproval, .confirmationMismatch, .stepUpRequired: "forbidden"
         case .reasonRequired, .invalidExtension: "invalid"
         }
@@ -58,6 +61,7 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .stepUpRequired: "step_up_required"
         case .reasonRequired: "reason_required"
         case .invalidExtension: "invalid_extension"
+        case .tampered: "payload_tampered"
         }
     }
 
@@ -74,6 +78,8 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .stepUpRequired: "this request needs step-up: authenticate again (a fresh TOTP code) to approve it"
         case .reasonRequired: "a denial needs a reason, which the agent receives"
         case .invalidExtension: "an extension must move the expiry later, by 1 to 1440 minutes"
+        case .tampered:
+            "the stored payload no longer matches the digest recorded when it was proposed; it was changed outside Countersign and cannot be approved"
         }
     }
 }
