@@ -311,7 +311,9 @@ struct DemoScript: Service {
 
     /// How the user ran this program, for the commands printed.
     static var invocation: String {
-        let path = CommandLine.arguments.first ?? "countersign"
+        let path =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments.first ?? "countersign"
         return path.contains("/.build/") ? "swift run countersign" : "countersign"
     }
 
