@@ -23,6 +23,7 @@ struct Runtime {
         data: String,
         policy: String?,
         workspace: String?,
+        httpAllowlist: [HTTPAllowlistEntry] = [],
         logger: Logger,
         announce: (String) -> Void
     ) async throws -> Runtime {
@@ -41,10 +42,11 @@ struct Runtime {
         }
         let workspacePath = workspace ?? directory.url.appending(path: "workspace").path
         try FileManager.default.createDirectory(atPath: workspacePath, withIntermediateDirectories: true)
-        let connectors: [any Connector] = [
+        var connectors: [any Connector] = [
             try FilesConnector(root: workspacePath),
             try ShellConnector(root: workspacePath),
         ]
+        if !httpAllowlist.isEmpty { connectors.append(try HTTPConnector(allowlist: httpAllowlist)) }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.local())
         let catalog = OperationCatalog(connectors.flatMap(\.operations))

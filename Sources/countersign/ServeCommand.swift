@@ -28,6 +28,25 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The directory the files and shell connectors act in (default: <data>/workspace).")
     var workspace: String?
 
+    @Option(
+        name: .customLong("http-allow"),
+        help:
+            "A host http.request may reach (host, host:port or *.domain); repeat for more. Without any, http.request is not offered."
+    )
+    var httpAllow: [String] = []
+
+    @Option(
+        name: .customLong("http-allow-private"),
+        help: "A host http.request may reach even at a loopback, private or link-local address (an internal service)."
+    )
+    var httpAllowPrivate: [String] = []
+
+    func validate() throws {
+        for host in httpAllow + httpAllowPrivate where HTTPAllowlistEntry(host) == nil {
+            throw ValidationError("\(host) is not a host, host:port or *.domain")
+        }
+    }
+
     func run() async throws {
         var logger = Logger(label: "countersign")
         logger.logLevel = .info
@@ -35,6 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
             data: data.path,
             policy: policy,
             workspace: workspace,
+            httpAllowlist: httpAllow.compactMap { HTTPAllowlistEntry($0) }
+                + httpAllowPrivate.compactMap { HTTPAllowlistEntry($0, allowsPrivateAddresses: true) },
             logger: logger,
             announce: Console.line
         )
