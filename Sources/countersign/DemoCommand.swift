@@ -37,7 +37,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let principal = "dana@demo.countersign.local"
 
     func run() async throws {
-        var logger = Logger(label: "countersign")
+        var logger = Logger(label: "countersign") { RedactingLogHandler(label: $0) }
         logger.logLevel = .warning
         let dataPath =
             data

@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "countersign")
+        var logger = Logger(label: "countersign") { RedactingLogHandler(label: $0) }
         logger.logLevel = .info
         let runtime = try await Runtime.open(
             data: data.path,
