@@ -119,8 +119,7 @@ struct AgentAPI: Sendable {
     func show(_ request: Request, id: String) async throws -> Response {
         let agent = try await authenticate(request)
         func load() async throws -> ActionRequest { try await self.load(id, for: agent) }
-        let first = try await load()
-        guard let wait = request.uri.queryParameters["wait"] else { return .json(first.json) }
+        guard let wait = request.uri.queryParameters["wait"] else { return .json(try await load().json) }
         guard let seconds = Int(wait), (0...60).contains(seconds) else {
             throw Problem(
                 status: .badRequest,
@@ -128,13 +127,15 @@ struct AgentAPI: Sendable {
                 detail: "wait is a whole number of seconds from 0 to 60"
             )
         }
-        guard seconds > 0, !first.state.isTerminal else { return .json(first.json) }
-        var latest = first
-        try await events.wait(for: id, timeout: .seconds(seconds)) {
-            latest = try await load()
-            return latest.state != first.state
+        // Only the state is kept while waiting (ten thousand waiting agents hold ten thousand of these).
+        let initial: RequestState
+        do {
+            let first = try await load()
+            guard seconds > 0, !first.state.isTerminal else { return .json(first.json) }
+            initial = first.state
         }
-        if latest.state == first.state { latest = try await load() }
+        try await events.wait(for: id, timeout: .seconds(seconds)) { try await load().state != initial }
+        let latest = try await load()
         return .json(latest.json)
     }
 }

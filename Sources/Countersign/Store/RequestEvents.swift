@@ -3,34 +3,62 @@ import Synchronization
 
 /// Tells waiters in this process that a request changed, so that long-polls answer at once.
 ///
-/// Notifications are a hint: a waiter always reads the request again from the store.
+/// Notifications are a hint: a waiter always reads the request again from the store. A waiter
+/// costs one dictionary entry and a suspended continuation (no task or stream of its own), so that
+/// ten thousand agents can long-poll at once; one shared timer ends the waits whose time is up.
 public final class RequestEvents: Sendable {
-    private let waiters = Mutex<[String: [Int: AsyncStream<Void>.Continuation]]>([:])
-    private let nextToken = Mutex(0)
+    private struct Waiter {
+        var continuation: CheckedContinuation<Void, Never>?
+        /// Notified before it suspended: it must not suspend.
+        var woken = false
+        let deadline: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var waiters: [String: [Int: Waiter]] = [:]
+        var nextToken = 0
+        var timerRunning = false
+    }
+
+    private let state = Mutex(State())
     private let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
+    /// How often the timer looks for waits whose time is up.
+    private let resolution: Duration
 
     /// The key to wait on to be woken by a change to any request.
     public static let anyRequest = "*"
 
     /// Creates an event hub.
-    public init() {}
+    ///
+    /// - Parameter resolution: How precisely timeouts are kept.
+    public init(resolution: Duration = .milliseconds(50)) {
+        self.resolution = resolution
+    }
 
     /// How many are waiting on a request (for metrics and tests).
     public func waiterCount(for requestID: String) -> Int {
-        waiters.withLock { $0[requestID]?.count ?? 0 }
+        state.withLock { $0.waiters[requestID]?.count ?? 0 }
     }
 
     /// Wakes everyone waiting on the request, and tells every subscriber to ``changes()``.
     public func notify(_ requestID: String) {
-        let continuations = waiters.withLock { waiters in
-            let forRequest = waiters.removeValue(forKey: requestID).map { Array($0.values) } ?? []
-            let forAny = waiters.removeValue(forKey: Self.anyRequest).map { Array($0.values) } ?? []
-            return forRequest + forAny
+        let continuations = state.withLock { state in
+            var resumed: [CheckedContinuation<Void, Never>] = []
+            for key in [requestID, Self.anyRequest] {
+                guard var entries = state.waiters[key] else { continue }
+                for (token, waiter) in entries {
+                    if let continuation = waiter.continuation {
+                        resumed.append(continuation)
+                        entries.removeValue(forKey: token)
+                    } else {
+                        entries[token]?.woken = true
+                    }
+                }
+                state.waiters[key] = entries.isEmpty ? nil : entries
+            }
+            return resumed
         }
-        for continuation in continuations {
-            continuation.yield()
-            continuation.finish()
-        }
+        for continuation in continuations { continuation.resume() }
         for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.yield(requestID) }
     }
 
@@ -40,9 +68,9 @@ public final class RequestEvents: Sendable {
     /// hint and read the store again (the executor also sweeps on a timer).
     public func changes(buffer: Int = 10_000) -> AsyncStream<String> {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(buffer))
-        let token = nextToken.withLock { value in
-            defer { value += 1 }
-            return value
+        let token = state.withLock { state in
+            defer { state.nextToken += 1 }
+            return state.nextToken
         }
         subscribers.withLock { $0[token] = continuation }
         continuation.onTermination = { [weak self] _ in
@@ -54,6 +82,7 @@ public final class RequestEvents: Sendable {
     /// Waits until the request is notified or `timeout` passes, unless `isSettled` already says so.
     ///
     /// The waiter is registered before `isSettled` runs, so a change between the two is not missed.
+    /// Cancelling the task ends the wait at once.
     ///
     /// - Parameters:
     ///   - requestID: The request.
@@ -64,30 +93,75 @@ public final class RequestEvents: Sendable {
         timeout: Duration,
         unless isSettled: () async throws -> Bool
     ) async rethrows {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-        let token = nextToken.withLock { value in
-            defer { value += 1 }
-            return value
+        let deadline = ContinuousClock.now + timeout
+        let token = state.withLock { state in
+            defer { state.nextToken += 1 }
+            state.waiters[requestID, default: [:]][state.nextToken] = Waiter(deadline: deadline)
+            return state.nextToken
         }
-        waiters.withLock { $0[requestID, default: [:]][token] = continuation }
-        defer {
-            waiters.withLock { state in
-                state[requestID]?.removeValue(forKey: token)
-                if state[requestID]?.isEmpty == true { state.removeValue(forKey: requestID) }
-            }
-        }
+        defer { remove(requestID, token) }
         if try await isSettled() { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await _ in stream { return }
+        startTimer()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let suspended = state.withLock { state -> Bool in
+                    guard let waiter = state.waiters[requestID]?[token], !waiter.woken else { return false }
+                    state.waiters[requestID]?[token]?.continuation = continuation
+                    return true
+                }
+                if !suspended { continuation.resume() }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-            }
-            await group.next()
-            group.cancelAll()
-            continuation.finish()
+        } onCancel: {
+            remove(requestID, token)?.resume()
         }
+    }
+
+    /// Removes a waiter; returns its continuation if it was suspended, for the caller to resume.
+    @discardableResult
+    private func remove(_ requestID: String, _ token: Int) -> CheckedContinuation<Void, Never>? {
+        state.withLock { state in
+            let waiter = state.waiters[requestID]?.removeValue(forKey: token)
+            if state.waiters[requestID]?.isEmpty == true { state.waiters.removeValue(forKey: requestID) }
+            return waiter?.continuation
+        }
+    }
+
+    /// Starts the shared timer unless it runs; it stops by itself when nobody waits.
+    private func startTimer() {
+        let start = state.withLock { state -> Bool in
+            guard !state.timerRunning else { return false }
+            state.timerRunning = true
+            return true
+        }
+        guard start else { return }
+        let resolution = self.resolution
+        Task.detached { [weak self] in
+            while true {
+                try? await Task.sleep(for: resolution)
+                guard let self, self.expireDueWaiters(now: .now) else { return }
+            }
+        }
+    }
+
+    /// Ends the waits whose time is up.
+    ///
+    /// - Returns: Whether anyone still waits (the timer keeps running).
+    private func expireDueWaiters(now: ContinuousClock.Instant) -> Bool {
+        let (due, waiting) = state.withLock { state -> ([CheckedContinuation<Void, Never>], Bool) in
+            var due: [CheckedContinuation<Void, Never>] = []
+            for (key, entries) in state.waiters {
+                var remaining = entries
+                for (token, waiter) in entries where waiter.deadline <= now {
+                    remaining.removeValue(forKey: token)
+                    if let continuation = waiter.continuation { due.append(continuation) }
+                }
+                state.waiters[key] = remaining.isEmpty ? nil : remaining
+            }
+            if state.waiters.isEmpty { state.timerRunning = false }
+            return (due, !state.waiters.isEmpty)
+        }
+        for continuation in due { continuation.resume() }
+        return waiting
     }
 }
 
@@ -107,6 +181,17 @@ public struct NotifyingStore: ActionStore {
         let stored = try await base.create(request)
         events.notify(stored.id)
         return stored
+    }
+
+    public func createClaimed(
+        _ request: ActionRequest,
+        now: Date
+    ) async throws -> (
+        request: ActionRequest, claimed: Bool
+    ) {
+        let outcome = try await base.createClaimed(request, now: now)
+        events.notify(outcome.request.id)
+        return outcome
     }
 
     public func request(id: String) async throws -> ActionRequest? { try await base.request(id: id) }
@@ -130,6 +215,12 @@ public struct NotifyingStore: ActionStore {
     public func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
         let completed = try await base.complete(id: id, outcome: outcome, now: now)
         events.notify(id)
+        return completed
+    }
+
+    public func complete(claimed: ActionRequest, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
+        let completed = try await base.complete(claimed: claimed, outcome: outcome, now: now)
+        events.notify(claimed.id)
         return completed
     }
 
