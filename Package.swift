@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "CountersignServer", targets: ["CountersignServer"]),
         .executable(name: "countersign", targets: ["countersign"]),
         .executable(name: "countersign-bench", targets: ["countersign-bench"]),
+        .executable(name: "countersign-gateway-bench", targets: ["countersign-gateway-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -95,6 +96,21 @@ let package = Package(
         .executableTarget(
             name: "countersign-bench",
             dependencies: ["Countersign", "CountersignStore", "CountersignConnectors"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "countersign-gateway-bench",
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                "CountersignConnectors",
+                "CountersignServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

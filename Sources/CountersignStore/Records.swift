@@ -46,6 +46,57 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
         case result, failure
     }
 
+    /// Reads a row by column name, without `Codable` (this is on every request's hot path).
+    init(row: Row) throws {
+        id = row["id"]
+        operation = row["operation"]
+        arguments = row["arguments"]
+        principal = row["principal"]
+        agent = row["agent"]
+        digest = row["digest"]
+        state = row["state"]
+        assessment = row["assessment"]
+        level = row["level"]
+        impact = row["impact"]
+        scopes = row["scopes"]
+        agentReason = row["agent_reason"]
+        idempotencyKey = row["idempotency_key"]
+        runId = row["run_id"]
+        createdAt = row["created_at"]
+        expiresAt = row["expires_at"]
+        updatedAt = row["updated_at"]
+        result = row["result"]
+        failure = row["failure"]
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["operation"] = operation
+        container["arguments"] = arguments
+        container["principal"] = principal
+        container["agent"] = agent
+        container["digest"] = digest
+        container["state"] = state
+        container["assessment"] = assessment
+        container["level"] = level
+        container["impact"] = impact
+        container["scopes"] = scopes
+        container["agent_reason"] = agentReason
+        container["idempotency_key"] = idempotencyKey
+        container["run_id"] = runId
+        container["created_at"] = createdAt
+        container["expires_at"] = expiresAt
+        container["updated_at"] = updatedAt
+        container["result"] = result
+        container["failure"] = failure
+    }
+
+    /// The request with this id, read with a cached statement.
+    static func find(_ id: String, in db: Database) throws -> RequestRecord? {
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM action_requests WHERE id = ?"), arguments: [id])
+            .map { try RequestRecord(row: $0) }
+    }
+
     init(_ request: ActionRequest) throws {
         id = request.id
         operation = request.action.operation.description
@@ -54,7 +105,7 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
         agent = request.action.agent
         digest = request.digest.description
         state = request.state.rawValue
-        assessment = String(decoding: try JSONEncoder().encode(request.assessment), as: UTF8.self)
+        assessment = CanonicalJSON.string(request.assessment.storageJSON)
         level = request.assessment.level.rawValue
         impact = request.impact
         scopes = CanonicalJSON.string(.array(request.scopes.map(JSONValue.string)))
@@ -77,6 +128,9 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
             let requestState = RequestState(rawValue: state)
         else { throw StoreError.corrupt("request \(id) has an invalid operation, digest or state") }
         let parser = JSONParser()
+        guard let storedAssessment = Assessment(storageJSON: try parser.parse(assessment)) else {
+            throw StoreError.corrupt("request \(id) has an unreadable assessment")
+        }
         let action = ProposedAction(
             operation: operationID,
             arguments: try parser.parse(arguments),
@@ -87,7 +141,7 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
             id: id,
             action: action,
             state: requestState,
-            assessment: try JSONDecoder().decode(Assessment.self, from: Data(assessment.utf8)),
+            assessment: storedAssessment,
             impact: impact,
             scopes: try parser.parse(scopes).arrayValue?.compactMap(\.stringValue) ?? [],
             agentReason: agentReason,
@@ -134,6 +188,36 @@ struct DecisionRecord: Codable, FetchableRecord, PersistableRecord {
         case acr, amr
         case decidedAt = "decided_at"
         case reason, confirmation
+    }
+
+    init(row: Row) throws {
+        id = row["id"]
+        requestId = row["request_id"]
+        approver = row["approver"]
+        verdict = row["verdict"]
+        digest = row["digest"]
+        authMethod = row["auth_method"]
+        authTime = row["auth_time"]
+        acr = row["acr"]
+        amr = row["amr"]
+        decidedAt = row["decided_at"]
+        reason = row["reason"]
+        confirmation = row["confirmation"]
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["request_id"] = requestId
+        container["approver"] = approver
+        container["verdict"] = verdict
+        container["digest"] = digest
+        container["auth_method"] = authMethod
+        container["auth_time"] = authTime
+        container["acr"] = acr
+        container["amr"] = amr
+        container["decided_at"] = decidedAt
+        container["reason"] = reason
+        container["confirmation"] = confirmation
     }
 
     init(_ decision: Decision) {

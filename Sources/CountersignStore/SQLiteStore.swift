@@ -3,9 +3,11 @@ public import Foundation
 import GRDB
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, every write in a
-/// `BEGIN IMMEDIATE` transaction together with the audit entries that record it.
+/// `BEGIN IMMEDIATE` transaction together with the audit entries that record it; concurrent
+/// writes share a commit (group commit), each in a savepoint of its own.
 public struct SQLiteStore: Sendable {
     let writer: DatabasePool
+    private let committer: GroupCommit
 
     /// Opens (creating and migrating if needed) the database at `path`.
     ///
@@ -19,19 +21,17 @@ public struct SQLiteStore: Sendable {
         // the (single) writer connection runs with FULL. Concurrent commits are what make it fast.
         try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Migrations.migrator().migrate(writer)
+        committer = GroupCommit(writer: writer)
     }
 
-    /// Runs `body` in one `BEGIN IMMEDIATE` transaction.
+    /// Runs `body` atomically in a `BEGIN IMMEDIATE` transaction (in a savepoint of its own), which
+    /// commits together with the other transactions waiting at that moment: one fsync for all.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
-            }
-            return result!
-        }
+        try await committer.transaction(body)
     }
+
+    /// How many commits the store made and how many transactions they carried (group commit).
+    public var commitStatistics: (commits: Int, transactions: Int) { committer.statistics }
 
     /// The journal mode and synchronous setting in force, for diagnostics and tests.
     public func durabilitySettings() async throws -> (journalMode: String, synchronous: Int) {
@@ -46,25 +46,53 @@ public struct SQLiteStore: Sendable {
 extension SQLiteStore: ActionStore {
     public func create(_ request: ActionRequest) async throws -> ActionRequest {
         let record = try RequestRecord(request)
-        let events = AuditEvent.intake(of: request)
+        let events = try AuditEvent.intake(of: request).map { event throws(AuditError) in try AuditChain.prepare(event)
+        }
         return try await transaction { db in
-            if let key = request.idempotencyKey,
-                let existing = try RequestRecord.filter(
-                    RequestRecord.Columns.agent == request.action.agent && RequestRecord.Columns.idempotencyKey == key
-                ).fetchOne(db)
-            {
-                let stored = try existing.request()
-                guard stored.digest.matches(request.digest) else { throw StoreError.idempotencyConflict(key) }
-                return stored
-            }
+            if let existing = try Self.existing(request, in: db) { return existing }
             try record.insert(db)
             for event in events { _ = try AuditWriter.append(event, in: db) }
             return request
         }
     }
 
+    public func createClaimed(
+        _ request: ActionRequest,
+        now: Date
+    ) async throws -> (
+        request: ActionRequest, claimed: Bool
+    ) {
+        guard request.state == .autoApproved else { return (try await create(request), false) }
+        let record = try RequestRecord(request)
+        let events = try
+            (AuditEvent.intake(of: request)
+            + [AuditEvent(kind: AuditKind.executing, actor: "system", requestID: request.id, at: now)])
+            .map { event throws(AuditError) in try AuditChain.prepare(event) }
+        return try await transaction { db in
+            if let existing = try Self.existing(request, in: db) { return (existing, false) }
+            try record.insert(db)
+            let claimed = try Self.apply(.claim, to: request, now: now, in: db)
+            for event in events { _ = try AuditWriter.append(event, in: db) }
+            return (claimed, true)
+        }
+    }
+
+    /// The request an agent already made with this request's idempotency key, if any.
+    ///
+    /// - Throws: ``StoreError/idempotencyConflict(_:)`` when that request has another digest.
+    static func existing(_ request: ActionRequest, in db: Database) throws -> ActionRequest? {
+        guard let key = request.idempotencyKey,
+            let existing = try RequestRecord.filter(
+                RequestRecord.Columns.agent == request.action.agent && RequestRecord.Columns.idempotencyKey == key
+            ).fetchOne(db)
+        else { return nil }
+        let stored = try existing.request()
+        guard stored.digest.matches(request.digest) else { throw StoreError.idempotencyConflict(key) }
+        return stored
+    }
+
     public func request(id: String) async throws -> ActionRequest? {
-        try await writer.read { db in try RequestRecord.fetchOne(db, key: id)?.request() }
+        try await writer.read { db in try RequestRecord.find(id, in: db)?.request() }
     }
 
     public func requests(_ query: RequestQuery) async throws -> [ActionRequest] {
@@ -85,15 +113,15 @@ extension SQLiteStore: ActionStore {
     }
 
     static func decisions(for requestID: String, in db: Database) throws -> [Decision] {
-        try DecisionRecord.filter(DecisionRecord.Columns.requestID == requestID)
-            .order(DecisionRecord.Columns.id)
-            .fetchAll(db)
-            .map { try $0.decision() }
+        try Row.fetchAll(
+            try db.cachedStatement(sql: "SELECT * FROM decisions WHERE request_id = ? ORDER BY id"),
+            arguments: [requestID]
+        ).map { try DecisionRecord(row: $0).decision() }
     }
 
     public func decide(_ decision: Decision, now: Date) async throws -> ActionRequest {
         try await transaction { db in
-            guard var request = try RequestRecord.fetchOne(db, key: decision.requestID)?.request() else {
+            guard var request = try RequestRecord.find(decision.requestID, in: db)?.request() else {
                 throw ApprovalError.notFound
             }
             let prior = try Self.decisions(for: request.id, in: db)
@@ -118,22 +146,25 @@ extension SQLiteStore: ActionStore {
     }
 
     public func claim(id: String, now: Date) async throws -> ActionRequest? {
-        try await transaction { db in
-            guard let request = try RequestRecord.fetchOne(db, key: id)?.request(),
+        let event = try AuditChain.prepare(
+            AuditEvent(kind: AuditKind.executing, actor: "system", requestID: id, at: now)
+        )
+        return try await transaction { db in
+            guard let request = try RequestRecord.find(id, in: db)?.request(),
                 RequestTransition.claim.from.contains(request.state)
             else { return nil }
             let claimed = try Self.apply(.claim, to: request, now: now, in: db)
-            _ = try AuditWriter.append(
-                AuditEvent(kind: AuditKind.executing, actor: "system", requestID: id, at: now),
-                in: db
-            )
+            _ = try AuditWriter.append(event, in: db)
             return claimed
         }
     }
 
     public func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
-        try await transaction { db in
-            guard var request = try RequestRecord.fetchOne(db, key: id)?.request() else {
+        let event = try AuditChain.prepare(.completion(of: id, outcome: outcome, at: now))
+        let resultText: String? =
+            if case .executed(let result) = outcome { CanonicalJSON.string(result) } else { nil }
+        return try await transaction { db in
+            guard var request = try RequestRecord.find(id, in: db)?.request() else {
                 throw StoreError.notFound(id)
             }
             let transition: RequestTransition
@@ -145,8 +176,31 @@ extension SQLiteStore: ActionStore {
                 request.failure = reason
                 transition = .fail
             }
-            let completed = try Self.apply(transition, to: request, now: now, in: db)
-            _ = try AuditWriter.append(.completion(of: id, outcome: outcome, at: now), in: db)
+            let completed = try Self.apply(transition, to: request, now: now, in: db, resultText: resultText)
+            _ = try AuditWriter.append(event, in: db)
+            return completed
+        }
+    }
+
+    public func complete(claimed: ActionRequest, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
+        guard claimed.state == .executing else { return try await complete(id: claimed.id, outcome: outcome, now: now) }
+        let event = try AuditChain.prepare(.completion(of: claimed.id, outcome: outcome, at: now))
+        var request = claimed
+        let transition: RequestTransition
+        var resultText: String?
+        switch outcome {
+        case .executed(let result):
+            request.result = result
+            resultText = CanonicalJSON.string(result)
+            transition = .succeed
+        case .failed(let reason):
+            request.failure = reason
+            transition = .fail
+        }
+        return try await transaction { [request, resultText] db in
+            // The conditional update refuses the change unless the row is still executing.
+            let completed = try Self.apply(transition, to: request, now: now, in: db, resultText: resultText)
+            _ = try AuditWriter.append(event, in: db)
             return completed
         }
     }
@@ -178,7 +232,7 @@ extension SQLiteStore: ActionStore {
 
     public func extend(id: String, until: Date, actor: String, now: Date) async throws -> ActionRequest {
         try await transaction { db in
-            guard var request = try RequestRecord.fetchOne(db, key: id)?.request() else { throw ApprovalError.notFound }
+            guard var request = try RequestRecord.find(id, in: db)?.request() else { throw ApprovalError.notFound }
             guard request.state == .pending else { throw ApprovalError.alreadyDecided(request.state) }
             guard now < request.expiresAt else { throw ApprovalError.expired }
             guard until > request.expiresAt, until <= now.addingTimeInterval(86_400) else {
@@ -232,30 +286,31 @@ extension SQLiteStore: ActionStore {
         _ transition: RequestTransition,
         to request: ActionRequest,
         now: Date,
-        in db: Database
+        in db: Database,
+        resultText: String? = nil
     ) throws
         -> ActionRequest
     {
         var updated = request
         updated.state = transition.to
         updated.updatedAt = now
-        let record = try RequestRecord(updated)
+        let result = resultText ?? updated.result.map(CanonicalJSON.string)
         let from = transition.from.map(\.rawValue)
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE action_requests SET state = ?, updated_at = ?, result = ?, failure = ?
                 WHERE id = ? AND state IN (\(from.map { _ in "?" }.joined(separator: ", ")))
-                """,
+                """
+        ).execute(
             arguments: StatementArguments(
-                [record.state, record.updatedAt, record.result, record.failure, record.id]
+                [updated.state.rawValue, now.timeIntervalSince1970, result, updated.failure, updated.id]
                     as [(any DatabaseValueConvertible)?]
                     + from.map { $0 as (any DatabaseValueConvertible)? }
             )
         )
         guard db.changesCount == 1 else {
             let current = try String.fetchOne(
-                db,
-                sql: "SELECT state FROM action_requests WHERE id = ?",
+                try db.cachedStatement(sql: "SELECT state FROM action_requests WHERE id = ?"),
                 arguments: [request.id]
             )
             throw StoreError.illegalTransition(

@@ -148,6 +148,40 @@ struct SQLiteStoreTests {
         #expect(denied.state == .denied)
     }
 
+    @Test("concurrent writes commit together; one that fails is rolled back alone")
+    func groupCommit() async throws {
+        let store = try SQLiteStore(path: path)
+        let fixture = self.fixture
+        let pending = try await store.create(try fixture.medium())
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    if index % 20 == 0 {
+                        // Completing a request nobody claimed is an illegal transition: it must fail
+                        // without taking the others in its commit down with it.
+                        do {
+                            _ = try await store.complete(id: pending.id, outcome: .executed(.null), now: fixture.start)
+                            return false
+                        } catch let error as StoreError {
+                            return error.isIllegalTransition
+                        }
+                    }
+                    _ = try await store.create(try fixture.low())
+                    return true
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { $0 })
+        #expect(try await store.requests(RequestQuery(limit: 1000)).count == 191)
+        #expect(try await store.request(id: pending.id)?.state == .pending)
+        let verification = try await store.verifyAudit(checkpoints: [], publicKey: nil) { _ in }
+        #expect(verification.isIntact)
+        // Every intake wrote its events; the failed completions wrote none.
+        let expected = 190 * AuditEvent.intake(of: try fixture.low()).count + AuditEvent.intake(of: pending).count
+        #expect(verification.entries == Int64(expected))
+    }
+
     // MARK: - Tampering
 
     /// A store with `count` audit entries, a checkpoint over all of them, and the signer's public key.

@@ -110,6 +110,27 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("completing a claimed request that is no longer executing is refused", arguments: StoreBackend.allCases)
+    func completeClaimedAfterAbandon(backend: StoreBackend) async throws {
+        let store = try backend.open().store
+        let request = try await store.create(try fixture.low())
+        let claimed = try #require(try await store.claim(id: request.id, now: fixture.start))
+        _ = try await store.abandonExecuting(now: fixture.start.addingTimeInterval(1))
+        await #expect(throws: StoreError.self) {
+            _ = try await store.complete(
+                claimed: claimed,
+                outcome: .executed("late"),
+                now: fixture.start.addingTimeInterval(2)
+            )
+        }
+        #expect(try await store.request(id: request.id)?.state == .outcomeUnknown)
+        let fresh = try await store.create(try fixture.low())
+        let running = try #require(try await store.claim(id: fresh.id, now: fixture.start))
+        let done = try await store.complete(claimed: running, outcome: .executed(["ok": true]), now: fixture.start)
+        #expect(done.state == .executed)
+        #expect(try await store.request(id: fresh.id) == done)
+    }
+
     @Test("every transition from a state it does not start from is refused", arguments: StoreBackend.allCases)
     func illegalTransitions(backend: StoreBackend) async throws {
         let store = try backend.open().store

@@ -29,6 +29,32 @@ public enum AuditChain {
     /// The previous hash of the first entry.
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
+    /// An event rendered ahead of time, everything but its sequence number, so that the work of
+    /// rendering happens outside the transaction that appends it.
+    public struct PreparedEvent: Sendable {
+        /// The canonical JSON of the entry without `seq`, without its closing brace.
+        let head: [UInt8]
+        /// The request concerned, if any.
+        public let requestID: String?
+    }
+
+    /// Checks an event for secrets and renders it.
+    ///
+    /// - Throws: ``AuditError/secretInEvent`` when the event's data has a member that may hold a secret.
+    public static func prepare(_ event: AuditEvent) throws(AuditError) -> PreparedEvent {
+        if let key = event.forbiddenKey { throw .secretInEvent(key) }
+        var members: [String: JSONValue] = [
+            "at": .string(Timestamp.string(event.at)),
+            "kind": .string(event.kind),
+            "actor": .string(event.actor),
+            "data": event.data,
+        ]
+        if let request = event.requestID { members["request"] = .string(request) }
+        var head = CanonicalJSON.bytes(.object(members))
+        head.removeLast()  // the closing brace; `seq` sorts after every other member
+        return PreparedEvent(head: head, requestID: event.requestID)
+    }
+
     /// Builds the entry that follows `previousHash` for an event.
     ///
     /// - Throws: ``AuditError/secretInEvent`` when the event's data has a member that may hold a secret.
@@ -39,16 +65,15 @@ public enum AuditChain {
     ) throws(AuditError)
         -> AuditEntry
     {
-        if let key = event.forbiddenKey { throw .secretInEvent(key) }
-        var members: [String: JSONValue] = [
-            "seq": .number(Double(sequence)),
-            "at": .string(Timestamp.string(event.at)),
-            "kind": .string(event.kind),
-            "actor": .string(event.actor),
-            "data": event.data,
-        ]
-        if let request = event.requestID { members["request"] = .string(request) }
-        let body = CanonicalJSON.bytes(.object(members))
+        entry(for: try prepare(event), sequence: sequence, previousHash: previousHash)
+    }
+
+    /// Builds the entry that follows `previousHash` for a prepared event: the same bytes as the
+    /// canonical JSON of the whole entry, `seq` included.
+    public static func entry(for prepared: PreparedEvent, sequence: Int64, previousHash: [UInt8]) -> AuditEntry {
+        var body = prepared.head
+        body.reserveCapacity(body.count + 28)
+        body.append(contentsOf: Array(",\"seq\":\(sequence)}".utf8))
         return AuditEntry(
             sequence: sequence,
             body: body,

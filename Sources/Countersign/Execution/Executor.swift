@@ -31,9 +31,18 @@ public struct Executor: Sendable {
     @discardableResult
     public func execute(requestID: String) async throws -> ActionRequest? {
         guard let request = try await store.claim(id: requestID, now: now()) else { return nil }
+        return try await run(claimed: request)
+    }
+
+    /// Executes a request the caller has claimed (it is `executing`).
+    ///
+    /// - Returns: The request after execution.
+    /// - Throws: When the store cannot be written; the connector's own failures are recorded as
+    ///   `failed`, not thrown.
+    public func run(claimed request: ActionRequest) async throws -> ActionRequest {
         guard request.isPayloadIntact else {
             return try await store.complete(
-                id: request.id,
+                claimed: request,
                 outcome: .failed(
                     "refused: the payload changed after it was assessed and approved (digest mismatch); nothing was executed"
                 ),
@@ -42,7 +51,7 @@ public struct Executor: Sendable {
         }
         guard let connector = connectors[request.action.operation.connector] else {
             return try await store.complete(
-                id: request.id,
+                claimed: request,
                 outcome: .failed("no connector \"\(request.action.operation.connector)\" is configured"),
                 now: now()
             )
@@ -64,6 +73,6 @@ public struct Executor: Sendable {
         } catch {
             outcome = .failed(error.message)
         }
-        return try await store.complete(id: request.id, outcome: outcome, now: now())
+        return try await store.complete(claimed: request, outcome: outcome, now: now())
     }
 }

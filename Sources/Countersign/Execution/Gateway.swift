@@ -53,7 +53,10 @@ public struct Gateway: Sendable {
             runID: runID,
             now: now()
         )
-        let stored = try await store.create(request)
+        guard request.state == .autoApproved else { return try await store.create(request) }
+        // Recorded and claimed in one commit: an allowed action costs one durable write before it runs.
+        let (stored, claimed) = try await store.createClaimed(request, now: now())
+        if claimed { return try await executor.run(claimed: stored) }
         guard stored.state == .autoApproved else { return stored }
         if let executed = try await executor.execute(requestID: stored.id) { return executed }
         // Another executor claimed it first (a retried proposal with the same idempotency key).

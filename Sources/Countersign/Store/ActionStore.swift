@@ -12,6 +12,12 @@ public protocol ActionStore: Sendable {
     /// existing request if the digests match and throws ``StoreError/idempotencyConflict`` otherwise.
     func create(_ request: ActionRequest) async throws -> ActionRequest
 
+    /// Records a new auto-approved request and claims it for execution in the same transaction.
+    ///
+    /// - Returns: The request, `executing` and claimed by the caller, or, for a reused idempotency
+    ///   key, the existing request and `claimed: false`.
+    func createClaimed(_ request: ActionRequest, now: Date) async throws -> (request: ActionRequest, claimed: Bool)
+
     /// The request with this identifier.
     func request(id: String) async throws -> ActionRequest?
 
@@ -36,6 +42,10 @@ public protocol ActionStore: Sendable {
     /// Records the end of an execution.
     func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest
 
+    /// Records the end of the execution of a request the caller claimed (and holds as claimed), without
+    /// reading it again; the transition still applies only if the request is `executing`.
+    func complete(claimed: ActionRequest, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest
+
     /// Moves a pending request's expiry later, recording `action.extended`.
     ///
     /// - Throws: ``ApprovalError`` when the request is not pending or has already expired, and
@@ -47,6 +57,25 @@ public protocol ActionStore: Sendable {
 
     /// Marks every request still `executing` as `outcome_unknown` (call once at start-up).
     func abandonExecuting(now: Date) async throws -> [ActionRequest]
+}
+
+extension ActionStore {
+    public func createClaimed(
+        _ request: ActionRequest,
+        now: Date
+    ) async throws -> (
+        request: ActionRequest, claimed: Bool
+    ) {
+        let stored = try await create(request)
+        guard stored.id == request.id, let claimed = try await claim(id: stored.id, now: now) else {
+            return (stored, false)
+        }
+        return (claimed, true)
+    }
+
+    public func complete(claimed: ActionRequest, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
+        try await complete(id: claimed.id, outcome: outcome, now: now)
+    }
 }
 
 /// The end of an execution.

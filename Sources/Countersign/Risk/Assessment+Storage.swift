@@ -1,0 +1,63 @@
+extension Assessment {
+    /// The assessment as stored: the same members as its `Codable` form, built without an encoder.
+    public var storageJSON: JSONValue {
+        var requirements: [String: JSONValue] = [
+            "approvals": .number(Double(self.requirements.approvals)),
+            "stepUp": .bool(self.requirements.stepUp),
+            "allowSelfApproval": .bool(self.requirements.allowSelfApproval),
+            "ttlSeconds": .number(Double(self.requirements.ttlSeconds)),
+        ]
+        if let text = self.requirements.confirmText { requirements["confirmText"] = .string(text) }
+        return [
+            "level": .string(level.rawValue),
+            "decision": .string(decision.rawValue),
+            "reasons": .array(
+                reasons.map { reason in
+                    [
+                        "source": .string(reason.source.rawValue), "name": .string(reason.name),
+                        "level": .string(reason.level.rawValue), "text": .string(reason.text),
+                    ]
+                }
+            ),
+            "requirements": .object(requirements),
+            "denyingRules": .array(denyingRules.map(JSONValue.string)),
+        ]
+    }
+
+    /// Reads the stored form back.
+    ///
+    /// - Returns: `nil` when a member is missing or has the wrong type.
+    public init?(storageJSON value: JSONValue) {
+        guard let level = value["level"]?.stringValue.flatMap(RiskLevel.init(rawValue:)),
+            let decision = value["decision"]?.stringValue.flatMap(PolicyDecision.init(rawValue:)),
+            let reasonValues = value["reasons"]?.arrayValue,
+            let requirements = value["requirements"],
+            let approvals = requirements["approvals"]?.numberValue,
+            case .bool(let stepUp) = requirements["stepUp"],
+            case .bool(let allowSelfApproval) = requirements["allowSelfApproval"],
+            let ttl = requirements["ttlSeconds"]?.numberValue
+        else { return nil }
+        var reasons: [RiskReason] = []
+        for reasonValue in reasonValues {
+            guard let source = reasonValue["source"]?.stringValue.flatMap(RiskReason.Source.init(rawValue:)),
+                let name = reasonValue["name"]?.stringValue,
+                let reasonLevel = reasonValue["level"]?.stringValue.flatMap(RiskLevel.init(rawValue:)),
+                let text = reasonValue["text"]?.stringValue
+            else { return nil }
+            reasons.append(RiskReason(source: source, name: name, level: reasonLevel, text: text))
+        }
+        self.init(
+            level: level,
+            reasons: reasons,
+            decision: decision,
+            requirements: Requirements(
+                approvals: Int(approvals),
+                stepUp: stepUp,
+                confirmText: requirements["confirmText"]?.stringValue,
+                allowSelfApproval: allowSelfApproval,
+                ttlSeconds: Int(ttl)
+            ),
+            denyingRules: value["denyingRules"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        )
+    }
+}
