@@ -216,6 +216,21 @@ func httpLatency() async throws {
     func percentile(_ fraction: Double) -> Duration {
         latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))]
     }
+    // The same action through the gateway in-process, without HTTP.
+    var direct: [Duration] = []
+    let directClock = ContinuousClock()
+    let readAction = ProposedAction(
+        operation: OperationID("files.read")!,
+        arguments: ["path": "notes.txt"],
+        principal: "ana@acme.test",
+        agent: "bench"
+    )
+    for _ in 0..<5000 {
+        let start = directClock.now
+        guard try await stack.gateway.propose(readAction).state == .executed else { fatalError("not executed") }
+        direct.append(directClock.now - start)
+    }
+    direct.sort()
     // What the disk alone costs: the request commits twice (record + claim, then the result), each
     // with an fsync of the WAL.
     let probe = open(directory.appending(path: "fsync-probe").path, O_CREAT | O_WRONLY, 0o600)
@@ -234,6 +249,10 @@ func httpLatency() async throws {
     print("  (each: authenticate, parse, validate, assess, record durably, claim, read the file, record the result)")
     print(
         "  p50 \(milliseconds(percentile(0.5)))  p99 \(milliseconds(percentile(0.99)))  p99.9 \(milliseconds(percentile(0.999)))"
+    )
+    print(
+        "  the gateway alone, in-process without HTTP: p50 \(milliseconds(direct[direct.count / 2])), "
+            + "p99 \(milliseconds(direct[direct.count * 99 / 100]))"
     )
     print(
         "  the disk: a 4 KiB write + fdatasync takes p50 \(milliseconds(syncs[syncs.count / 2])), "
