@@ -22,6 +22,9 @@ struct UserStoreTests {
         #expect(Password.verify(Secret("correct horse battery staple"), hash: Self.passwordHash))
         #expect(!Password.verify(Secret("correct horse battery stapl"), hash: Self.passwordHash))
         #expect(!Password.isAcceptable("short"))
+        #expect(Password.isAcceptable(String(repeating: "a", count: 72)))
+        #expect(!Password.isAcceptable(String(repeating: "a", count: 73)))
+        #expect(!Password.isAcceptable(String(repeating: "é", count: 37)))
     }
 
     @Test("addresses are normalised and checked")

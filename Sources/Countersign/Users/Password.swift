@@ -5,8 +5,11 @@ public enum Password {
     /// The bcrypt cost (2^12 rounds, about a quarter of a second).
     public static let cost: UInt8 = 12
 
-    /// Whether a password is acceptable: 12 to 256 characters (bcrypt reads at most 72 bytes).
-    public static func isAcceptable(_ password: String) -> Bool { (12...256).contains(password.count) }
+    /// Whether a password is acceptable: at least 12 characters and at most 72 bytes of UTF-8,
+    /// because bcrypt ignores everything after the 72nd byte (a longer one would only seem stronger).
+    public static func isAcceptable(_ password: String) -> Bool {
+        password.count >= 12 && password.utf8.count <= 72
+    }
 
     /// Hashes a password with a fresh salt.
     ///

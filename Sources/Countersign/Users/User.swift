@@ -173,7 +173,8 @@ public struct UserError: Error, Hashable, Sendable, CustomStringConvertible {
         case .exists: "a user \(detail) already exists"
         case .notFound: "no active user \(detail)"
         case .invalidEmail: "\"\(detail)\" is not an email address"
-        case .weakPassword: "a password must have 12 to 256 characters"
+        case .weakPassword:
+            "a password must have at least 12 characters and at most 72 bytes (bcrypt ignores the rest)"
         case .noTOTP: "\(detail) has no authenticator enrolled; run `countersign users totp \(detail)`"
         case .badCode: "the one-time code is wrong, expired or was already used; wait for the next code"
         }
