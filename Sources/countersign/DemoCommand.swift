@@ -8,6 +8,10 @@ import NIOHTTP1
 import ServiceLifecycle
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -22,8 +26,8 @@ struct DemoCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The port to listen on (0: any free port).")
-    var port = 8787
+    @Option(help: "The port to listen on (default 8787, or any free port when 8787 is taken; 0: any free port).")
+    var port: Int?
 
     @Option(help: "The data directory (default: a new one under the temporary directory).")
     var data: String?
@@ -49,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         let credentials = try await Self.enroll(runtime)
         let (listening, announce) = AsyncStream.makeStream(of: Int.self)
         let application = buildApplication(
-            configuration: ServerConfiguration(host: "127.0.0.1", port: port),
+            configuration: ServerConfiguration(host: "127.0.0.1", port: port ?? (Self.isFree(8787) ? 8787 : 0)),
             context: runtime.context,
             logger: logger
         ) { port in
@@ -92,6 +96,22 @@ struct DemoCommand: AsyncParsableCommand {
             Check it yourself: countersign audit verify --data \(runtime.directory.url.path)
             """
         )
+    }
+
+    /// Whether nothing listens on a loopback port (so the demo can take it).
+    static func isFree(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     struct Credentials: Sendable {
