@@ -4,14 +4,16 @@ import Synchronization
 /// Commits concurrent write transactions together: one `BEGIN IMMEDIATE … COMMIT`, so one fsync,
 /// for every transaction that arrived while the previous commit was in flight.
 ///
-/// Each transaction runs in a savepoint of its own: one that throws is rolled back alone and its
-/// caller gets the error, while the others commit. No caller hears of success before the commit
+/// Each transaction runs in a savepoint of its own (its statements prepared once per connection,
+/// unlike GRDB's `inSavepoint`): one that throws is rolled back alone and its caller gets the
+/// error, while the others commit. No caller hears of success before the commit
 /// is durable (`synchronous=FULL`); if the commit fails, every transaction in it fails. An idle
 /// writer starts at once, so a lone transaction waits for no one.
 final class GroupCommit: Sendable {
     private struct Job: Sendable {
-        /// Runs the transaction's body in its savepoint and keeps its outcome until the commit.
-        let run: @Sendable (Database) -> Void
+        /// Runs the transaction's body in its savepoint and keeps its outcome until the commit;
+        /// throws only when the savepoint itself cannot be opened or undone, which fails the batch.
+        let run: @Sendable (Database) throws -> Void
         /// Delivers the outcome (or the commit's error, when the commit failed).
         let finish: @Sendable ((any Error)?) -> Void
     }
@@ -41,15 +43,17 @@ final class GroupCommit: Sendable {
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
                 run: { db in
+                    try db.cachedStatement(sql: "SAVEPOINT countersign_job").execute()
                     do {
-                        var value: T?
-                        try db.inSavepoint {
-                            value = try body(db)
-                            return .commit
-                        }
-                        outcome.withLock { $0 = .success(value!) }
+                        let value = try body(db)
+                        try db.cachedStatement(sql: "RELEASE SAVEPOINT countersign_job").execute()
+                        outcome.withLock { $0 = .success(value) }
                     } catch {
                         outcome.withLock { $0 = .failure(error) }
+                        // Undo this transaction's changes only. If that fails, the error leaves this
+                        // closure and the whole batch is rolled back: nothing half-done is committed.
+                        try db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT countersign_job").execute()
+                        try db.cachedStatement(sql: "RELEASE SAVEPOINT countersign_job").execute()
                     }
                 },
                 finish: { commitError in
@@ -85,7 +89,7 @@ final class GroupCommit: Sendable {
                 try await writer.writeWithoutTransaction { db in
                     try db.inTransaction(.immediate) {
                         for job in batch {
-                            job.run(db)
+                            try job.run(db)
                             // An error that ends the whole transaction (an I/O error, say) fails the
                             // batch: nothing after it may run outside the transaction.
                             guard db.isInsideTransaction else { throw GroupCommitError.aborted }
