@@ -1,27 +1,10 @@
 extension Assessment {
-    /// The assessment as stored: the same members as its `Codable` form, built without an encoder.
+    /// The assessment as stored: its JSON (the same members as its `Codable` form) and the names of
+    /// the rules that denied it, built without an encoder.
     public var storageJSON: JSONValue {
-        var requirements: [String: JSONValue] = [
-            "approvals": .number(Double(self.requirements.approvals)),
-            "stepUp": .bool(self.requirements.stepUp),
-            "allowSelfApproval": .bool(self.requirements.allowSelfApproval),
-            "ttlSeconds": .number(Double(self.requirements.ttlSeconds)),
-        ]
-        if let text = self.requirements.confirmText { requirements["confirmText"] = .string(text) }
-        return [
-            "level": .string(level.rawValue),
-            "decision": .string(decision.rawValue),
-            "reasons": .array(
-                reasons.map { reason in
-                    [
-                        "source": .string(reason.source.rawValue), "name": .string(reason.name),
-                        "level": .string(reason.level.rawValue), "text": .string(reason.text),
-                    ]
-                }
-            ),
-            "requirements": .object(requirements),
-            "denyingRules": .array(denyingRules.map(JSONValue.string)),
-        ]
+        var members = json.objectValue ?? [:]
+        members["denyingRules"] = .array(denyingRules.map(JSONValue.string))
+        return .object(members)
     }
 
     /// Reads the stored form back.
