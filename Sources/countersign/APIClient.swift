@@ -33,20 +33,25 @@ struct APIClient {
         self.token = Secret(token)
     }
 
-    func get(_ path: String) async throws -> JSONValue {
-        try await send(HTTPClientRequest(url: server + path))
-    }
+    /// `GET path`, the JSON body of a success, or the server's problem as a ``CommandError``.
+    func get(_ path: String) async throws -> JSONValue { try await send(.GET, path) }
 
-    func post(_ path: String, _ body: JSONValue) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: server + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.bytes(body)))
-        return try await send(request)
-    }
+    /// `POST path` with a JSON body, as ``get(_:)``.
+    func post(_ path: String, _ body: JSONValue) async throws -> JSONValue { try await send(.POST, path, body) }
 
     /// Sends a request and returns the status and JSON body, whatever the status.
     func exchange(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> (UInt, JSONValue) {
+        let (status, bytes) = try await perform(method, path, body)
+        return (status, (try? JSONParser().parse(Array(buffer: bytes))) ?? .null)
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
+        let (status, bytes) = try await perform(method, path, body)
+        guard (200..<300).contains(status) else { throw try Self.failure(status, bytes) }
+        return try JSONParser().parse(Array(buffer: bytes))
+    }
+
+    private func perform(_ method: HTTPMethod, _ path: String, _ body: JSONValue?) async throws -> (UInt, ByteBuffer) {
         var request = authorized(HTTPClientRequest(url: server + path))
         request.method = method
         if let body {
@@ -54,8 +59,7 @@ struct APIClient {
             request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.bytes(body)))
         }
         let response = try await execute(request, deadline: .now() + .seconds(90))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        return (response.status.code, (try? JSONParser().parse(Array(buffer: bytes))) ?? .null)
+        return (response.status.code, try await response.body.collect(upTo: 16 << 20))
     }
 
     /// Reads Server-Sent Events until the server ends the stream.
@@ -96,13 +100,6 @@ struct APIClient {
         } catch {
             throw CommandError("cannot reach Countersign at \(server): is `countersign serve` running there?")
         }
-    }
-
-    private func send(_ request: HTTPClientRequest) async throws -> JSONValue {
-        let response = try await execute(authorized(request), deadline: .now() + .seconds(30))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        guard (200..<300).contains(response.status.code) else { throw try Self.failure(response.status.code, body) }
-        return try JSONParser().parse(Array(buffer: body))
     }
 
     /// A problem document as a command error: its title, detail and code.
