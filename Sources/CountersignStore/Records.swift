@@ -1,6 +1,7 @@
 import Countersign
 import Foundation
 import GRDB
+import Synchronization
 
 /// A row of `action_requests`.
 struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
@@ -117,6 +118,17 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
         updatedAt = request.updatedAt.timeIntervalSince1970
         result = request.result.map(CanonicalJSON.string)
         failure = request.failure
+        DecodedParts.cache.store(
+            id,
+            DecodedParts(
+                argumentsText: arguments,
+                assessmentText: assessment,
+                scopesText: scopes,
+                arguments: request.action.arguments,
+                assessment: request.assessment,
+                scopes: request.scopes
+            )
+        )
     }
 
     /// The domain value.
@@ -128,12 +140,26 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
             let requestState = RequestState(rawValue: state)
         else { throw StoreError.corrupt("request \(id) has an invalid operation, digest or state") }
         let parser = JSONParser()
-        guard let storedAssessment = Assessment(storageJSON: try parser.parse(assessment)) else {
-            throw StoreError.corrupt("request \(id) has an unreadable assessment")
+        let parts: DecodedParts
+        if let cached = DecodedParts.cache.lookup(id, arguments: arguments, assessment: assessment, scopes: scopes) {
+            parts = cached
+        } else {
+            guard let storedAssessment = Assessment(storageJSON: try parser.parse(assessment)) else {
+                throw StoreError.corrupt("request \(id) has an unreadable assessment")
+            }
+            parts = DecodedParts(
+                argumentsText: arguments,
+                assessmentText: assessment,
+                scopesText: scopes,
+                arguments: try parser.parse(arguments),
+                assessment: storedAssessment,
+                scopes: try parser.parse(scopes).arrayValue?.compactMap(\.stringValue) ?? []
+            )
+            DecodedParts.cache.store(id, parts)
         }
         let action = ProposedAction(
             operation: operationID,
-            arguments: try parser.parse(arguments),
+            arguments: parts.arguments,
             principal: principal,
             agent: agent
         )
@@ -141,9 +167,9 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
             id: id,
             action: action,
             state: requestState,
-            assessment: storedAssessment,
+            assessment: parts.assessment,
             impact: impact,
-            scopes: try parser.parse(scopes).arrayValue?.compactMap(\.stringValue) ?? [],
+            scopes: parts.scopes,
             agentReason: agentReason,
             idempotencyKey: idempotencyKey,
             runID: runId,
@@ -154,6 +180,46 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
         )
         request.updatedAt = Date(timeIntervalSince1970: updatedAt)
         return request.withStoredDigest(storedDigest)
+    }
+}
+
+/// The parsed JSON columns of a request, reused while the stored text is byte for byte the same.
+///
+/// Parsing them was the largest share of the writer's work per decision. The cache is keyed by the
+/// stored text itself, compared as UTF-8 bytes (not by `String` equality, which treats canonically
+/// equivalent text as equal), so a payload edited in the database is always parsed afresh and
+/// fails its digest check.
+struct DecodedParts: Sendable {
+    let argumentsText: String
+    let assessmentText: String
+    let scopesText: String
+    let arguments: JSONValue
+    let assessment: Assessment
+    let scopes: [String]
+
+    static let cache = Cache(capacity: 256)
+
+    final class Cache: Sendable {
+        private let entries = Mutex<[String: DecodedParts]>([:])
+        private let capacity: Int
+
+        init(capacity: Int) { self.capacity = capacity }
+
+        func lookup(_ id: String, arguments: String, assessment: String, scopes: String) -> DecodedParts? {
+            guard let entry = entries.withLock({ $0[id] }),
+                entry.argumentsText.utf8.elementsEqual(arguments.utf8),
+                entry.assessmentText.utf8.elementsEqual(assessment.utf8),
+                entry.scopesText.utf8.elementsEqual(scopes.utf8)
+            else { return nil }
+            return entry
+        }
+
+        func store(_ id: String, _ parts: DecodedParts) {
+            entries.withLock { entries in
+                if entries.count >= capacity && entries[id] == nil { entries.removeAll(keepingCapacity: true) }
+                entries[id] = parts
+            }
+        }
     }
 }
 

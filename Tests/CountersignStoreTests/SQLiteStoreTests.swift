@@ -131,6 +131,25 @@ struct SQLiteStoreTests {
         #expect(!read.isPayloadIntact)
     }
 
+    @Test("an edit to a canonically equivalent string is still seen as an edit")
+    func equivalentEdit() async throws {
+        let store = try SQLiteStore(path: path)
+        let request = try await store.create(
+            try fixture.request("files.write", ["path": "caf\u{E9}.md", "content": "x"])
+        )
+        #expect(try await store.request(id: request.id)?.isPayloadIntact == true)
+        // "é" as e + combining acute: equal as Swift Strings, different bytes, a different file.
+        try await raw().write { db in
+            try db.execute(
+                sql: "UPDATE action_requests SET arguments = ? WHERE id = ?",
+                arguments: ["{\"content\":\"x\",\"path\":\"cafe\u{301}.md\"}", request.id]
+            )
+        }
+        let read = try #require(try await store.request(id: request.id))
+        #expect(read.action.arguments["path"]?.stringValue?.utf8.count == 9)
+        #expect(!read.isPayloadIntact)
+    }
+
     @Test("a payload edited in the database before the decision cannot be approved, only denied")
     func editedBeforeDecision() async throws {
         let store = try SQLiteStore(path: path)
