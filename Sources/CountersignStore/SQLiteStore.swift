@@ -161,22 +161,11 @@ extension SQLiteStore: ActionStore {
 
     public func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
         let event = try AuditChain.prepare(.completion(of: id, outcome: outcome, at: now))
-        let resultText: String? =
-            if case .executed(let result) = outcome { CanonicalJSON.string(result) } else { nil }
+        let resultText = Self.resultText(outcome)
         return try await transaction { db in
-            guard var request = try RequestRecord.find(id, in: db)?.request() else {
-                throw StoreError.notFound(id)
-            }
-            let transition: RequestTransition
-            switch outcome {
-            case .executed(let result):
-                request.result = result
-                transition = .succeed
-            case .failed(let reason):
-                request.failure = reason
-                transition = .fail
-            }
-            let completed = try Self.apply(transition, to: request, now: now, in: db, resultText: resultText)
+            guard let request = try RequestRecord.find(id, in: db)?.request() else { throw StoreError.notFound(id) }
+            let (finished, transition) = Self.finishing(request, with: outcome)
+            let completed = try Self.apply(transition, to: finished, now: now, in: db, resultText: resultText)
             _ = try AuditWriter.append(event, in: db)
             return completed
         }
@@ -185,24 +174,35 @@ extension SQLiteStore: ActionStore {
     public func complete(claimed: ActionRequest, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
         guard claimed.state == .executing else { return try await complete(id: claimed.id, outcome: outcome, now: now) }
         let event = try AuditChain.prepare(.completion(of: claimed.id, outcome: outcome, at: now))
-        var request = claimed
-        let transition: RequestTransition
-        var resultText: String?
-        switch outcome {
-        case .executed(let result):
-            request.result = result
-            resultText = CanonicalJSON.string(result)
-            transition = .succeed
-        case .failed(let reason):
-            request.failure = reason
-            transition = .fail
-        }
-        return try await transaction { [request, resultText] db in
+        let resultText = Self.resultText(outcome)
+        let (finished, transition) = Self.finishing(claimed, with: outcome)
+        return try await transaction { db in
             // The conditional update refuses the change unless the row is still executing.
-            let completed = try Self.apply(transition, to: request, now: now, in: db, resultText: resultText)
+            let completed = try Self.apply(transition, to: finished, now: now, in: db, resultText: resultText)
             _ = try AuditWriter.append(event, in: db)
             return completed
         }
+    }
+
+    /// The request with an execution's result or failure, and the transition that records it.
+    static func finishing(
+        _ request: ActionRequest,
+        with outcome: ExecutionOutcome
+    ) -> (ActionRequest, RequestTransition) {
+        var finished = request
+        switch outcome {
+        case .executed(let result):
+            finished.result = result
+            return (finished, .succeed)
+        case .failed(let reason):
+            finished.failure = reason
+            return (finished, .fail)
+        }
+    }
+
+    /// The stored text of an execution's result, rendered before the transaction.
+    static func resultText(_ outcome: ExecutionOutcome) -> String? {
+        if case .executed(let result) = outcome { CanonicalJSON.string(result) } else { nil }
     }
 
     public func expire(now: Date) async throws -> [ActionRequest] {
