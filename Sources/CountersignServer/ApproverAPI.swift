@@ -120,18 +120,22 @@ struct ApproverAPI: Sendable {
         }
         let now = Date()
         let confirmation = try Self.optionalString(body, "confirm")
-        var authentication = AuthenticationRecord(method: .apiToken, authTime: now)
-        // Everything but the code is checked first, so that a refused decision does not spend it;
-        // the store checks it all again, atomically, when the decision is recorded.
+        func decision(with authentication: AuthenticationRecord) -> Decision {
+            Decision(
+                requestID: id,
+                approver: user.email,
+                verdict: .approve,
+                digest: digest,
+                authentication: authentication,
+                decidedAt: now,
+                confirmation: confirmation
+            )
+        }
+        // Everything but the code is checked first (as if it were right), so that a refused decision
+        // does not spend it; the store checks it all again, atomically, when the decision is recorded.
         let stored = try await load(id)
-        let provisional = Decision(
-            requestID: id,
-            approver: user.email,
-            verdict: .approve,
-            digest: digest,
-            authentication: body["otp"] == nil ? authentication : AuthenticationRecord(method: .totp, authTime: now),
-            decidedAt: now,
-            confirmation: confirmation
+        let provisional = decision(
+            with: AuthenticationRecord(method: body["otp"] == nil ? .apiToken : .totp, authTime: now)
         )
         let prior = try await requests.decisions(for: id)
         do {
@@ -139,6 +143,7 @@ struct ApproverAPI: Sendable {
         } catch {
             throw Self.problem(error)
         }
+        var authentication = AuthenticationRecord(method: .apiToken, authTime: now)
         if let otp = body["otp"] {
             guard let code = otp.stringValue else { throw Self.invalid("\"otp\" must be a string of digits") }
             do {
@@ -159,15 +164,7 @@ struct ApproverAPI: Sendable {
                 )
             }
         }
-        let decision = Decision(
-            requestID: id,
-            approver: user.email,
-            verdict: .approve,
-            digest: digest,
-            authentication: authentication,
-            decidedAt: now,
-            confirmation: confirmation
-        )
+        let decision = decision(with: authentication)
         return .json(try await detail(try await decide(decision)))
     }
 
