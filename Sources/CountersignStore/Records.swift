@@ -47,55 +47,67 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
         case result, failure
     }
 
-    /// Reads a row by column name, without `Codable` (this is on every request's hot path).
+    /// The columns every read selects, in the order ``init(row:)`` reads them.
+    static let columnNames = [
+        "id", "operation", "arguments", "principal", "agent", "digest", "state", "assessment", "level", "impact",
+        "scopes", "agent_reason", "idempotency_key", "run_id", "created_at", "expires_at", "updated_at", "result",
+        "failure",
+    ]
+
+    static var databaseSelection: [any SQLSelectable] { columnNames.map { Column($0) } }
+
+    /// Reads a row of ``databaseSelection`` by position, without `Codable` or a lookup by name
+    /// (this is on every request's hot path).
     init(row: Row) throws {
-        id = row["id"]
-        operation = row["operation"]
-        arguments = row["arguments"]
-        principal = row["principal"]
-        agent = row["agent"]
-        digest = row["digest"]
-        state = row["state"]
-        assessment = row["assessment"]
-        level = row["level"]
-        impact = row["impact"]
-        scopes = row["scopes"]
-        agentReason = row["agent_reason"]
-        idempotencyKey = row["idempotency_key"]
-        runId = row["run_id"]
-        createdAt = row["created_at"]
-        expiresAt = row["expires_at"]
-        updatedAt = row["updated_at"]
-        result = row["result"]
-        failure = row["failure"]
+        id = row[0]
+        operation = row[1]
+        arguments = row[2]
+        principal = row[3]
+        agent = row[4]
+        digest = row[5]
+        state = row[6]
+        assessment = row[7]
+        level = row[8]
+        impact = row[9]
+        scopes = row[10]
+        agentReason = row[11]
+        idempotencyKey = row[12]
+        runId = row[13]
+        createdAt = row[14]
+        expiresAt = row[15]
+        updatedAt = row[16]
+        result = row[17]
+        failure = row[18]
     }
 
-    func encode(to container: inout PersistenceContainer) throws {
-        container["id"] = id
-        container["operation"] = operation
-        container["arguments"] = arguments
-        container["principal"] = principal
-        container["agent"] = agent
-        container["digest"] = digest
-        container["state"] = state
-        container["assessment"] = assessment
-        container["level"] = level
-        container["impact"] = impact
-        container["scopes"] = scopes
-        container["agent_reason"] = agentReason
-        container["idempotency_key"] = idempotencyKey
-        container["run_id"] = runId
-        container["created_at"] = createdAt
-        container["expires_at"] = expiresAt
-        container["updated_at"] = updatedAt
-        container["result"] = result
-        container["failure"] = failure
+    /// The values of ``columnNames``, in order.
+    var databaseValues: StatementArguments {
+        StatementArguments(
+            [
+                id, operation, arguments, principal, agent, digest, state, assessment, level, impact, scopes,
+                agentReason,
+                idempotencyKey, runId, createdAt, expiresAt, updatedAt, result, failure,
+            ] as [(any DatabaseValueConvertible)?]
+        )
     }
 
     /// The request with this id, read with a cached statement.
     static func find(_ id: String, in db: Database) throws -> RequestRecord? {
-        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM action_requests WHERE id = ?"), arguments: [id])
-            .map { try RequestRecord(row: $0) }
+        // Read in place from the cursor's row: no copy of the row. The row is only valid while its
+        // cursor lives (ending the cursor resets the statement).
+        let cursor = try Row.fetchCursor(try db.cachedStatement(sql: findSQL), arguments: [id])
+        return try withExtendedLifetime(cursor) { try cursor.next().map { try RequestRecord(row: $0) } }
+    }
+
+    private static let findSQL = "SELECT \(columnNames.joined(separator: ", ")) FROM action_requests WHERE id = ?"
+    private static let insertSQL = """
+        INSERT INTO action_requests (\(columnNames.joined(separator: ", ")))
+        VALUES (\(Array(repeating: "?", count: columnNames.count).joined(separator: ", ")))
+        """
+
+    /// Inserts the row with a cached statement.
+    func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: databaseValues)
     }
 
     init(_ request: ActionRequest) throws {
@@ -121,48 +133,57 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
         DecodedParts.cache.store(
             id,
             DecodedParts(
-                argumentsText: arguments,
-                assessmentText: assessment,
-                scopesText: scopes,
-                arguments: request.action.arguments,
+                texts: texts,
+                action: request.action,
                 assessment: request.assessment,
                 scopes: request.scopes
             )
         )
     }
 
+    /// The stored text the parsed-columns cache is keyed by.
+    var texts: DecodedParts.Texts {
+        DecodedParts.Texts(
+            operation: operation,
+            arguments: arguments,
+            principal: principal,
+            agent: agent,
+            assessment: assessment,
+            scopes: scopes
+        )
+    }
+
     /// The domain value.
     ///
-    /// The digest is read back as stored, so a payload edited in the database
-    /// no longer matches it: the executor recomputes and compares before running anything.
+    /// The digest is read back as stored, while the action's own digest is computed from the stored
+    /// members (or reused with them while their text is byte for byte the same), so a payload edited in
+    /// the database no longer matches: the executor compares the two before running anything.
     func request() throws -> ActionRequest {
         guard let operationID = OperationID(operation), let storedDigest = ActionDigest(digest),
             let requestState = RequestState(rawValue: state)
         else { throw StoreError.corrupt("request \(id) has an invalid operation, digest or state") }
         let parser = JSONParser()
         let parts: DecodedParts
-        if let cached = DecodedParts.cache.lookup(id, arguments: arguments, assessment: assessment, scopes: scopes) {
+        if let cached = DecodedParts.cache.lookup(id, texts) {
             parts = cached
         } else {
             guard let storedAssessment = Assessment(storageJSON: try parser.parse(assessment)) else {
                 throw StoreError.corrupt("request \(id) has an unreadable assessment")
             }
             parts = DecodedParts(
-                argumentsText: arguments,
-                assessmentText: assessment,
-                scopesText: scopes,
-                arguments: try parser.parse(arguments),
+                texts: texts,
+                action: ProposedAction(
+                    operation: operationID,
+                    arguments: try parser.parse(arguments),
+                    principal: principal,
+                    agent: agent
+                ),
                 assessment: storedAssessment,
                 scopes: try parser.parse(scopes).arrayValue?.compactMap(\.stringValue) ?? []
             )
             DecodedParts.cache.store(id, parts)
         }
-        let action = ProposedAction(
-            operation: operationID,
-            arguments: parts.arguments,
-            principal: principal,
-            agent: agent
-        )
+        let action = parts.action
         var request = ActionRequest(
             id: id,
             action: action,
@@ -183,17 +204,34 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
     }
 }
 
-/// The parsed JSON columns of a request, reused while the stored text is byte for byte the same.
+/// The parsed columns of a request, and its action's digest, reused while the stored text is byte
+/// for byte the same.
 ///
-/// Parsing them was the largest share of the writer's work per decision. The cache is keyed by the
+/// Parsing them and hashing the action was the largest share of the writer's work per decision. The cache is keyed by the
 /// stored text itself, compared as UTF-8 bytes (not by `String` equality, which treats canonically
 /// equivalent text as equal), so a payload edited in the database is always parsed afresh and
 /// fails its digest check.
 struct DecodedParts: Sendable {
-    let argumentsText: String
-    let assessmentText: String
-    let scopesText: String
-    let arguments: JSONValue
+    /// The stored text the parts were read from (or written as).
+    struct Texts: Sendable {
+        let operation: String
+        let arguments: String
+        let principal: String
+        let agent: String
+        let assessment: String
+        let scopes: String
+
+        /// Whether both are the same bytes, member by member.
+        func isIdentical(to other: Texts) -> Bool {
+            operation.utf8.elementsEqual(other.operation.utf8) && arguments.utf8.elementsEqual(other.arguments.utf8)
+                && principal.utf8.elementsEqual(other.principal.utf8) && agent.utf8.elementsEqual(other.agent.utf8)
+                && assessment.utf8.elementsEqual(other.assessment.utf8) && scopes.utf8.elementsEqual(other.scopes.utf8)
+        }
+    }
+
+    let texts: Texts
+    /// The action, with the digest computed from exactly these members.
+    let action: ProposedAction
     let assessment: Assessment
     let scopes: [String]
 
@@ -205,12 +243,8 @@ struct DecodedParts: Sendable {
 
         init(capacity: Int) { self.capacity = capacity }
 
-        func lookup(_ id: String, arguments: String, assessment: String, scopes: String) -> DecodedParts? {
-            guard let entry = entries.withLock({ $0[id] }),
-                entry.argumentsText.utf8.elementsEqual(arguments.utf8),
-                entry.assessmentText.utf8.elementsEqual(assessment.utf8),
-                entry.scopesText.utf8.elementsEqual(scopes.utf8)
-            else { return nil }
+        func lookup(_ id: String, _ texts: Texts) -> DecodedParts? {
+            guard let entry = entries.withLock({ $0[id] }), entry.texts.isIdentical(to: texts) else { return nil }
             return entry
         }
 
@@ -256,19 +290,49 @@ struct DecisionRecord: Codable, FetchableRecord, PersistableRecord {
         case reason, confirmation
     }
 
+    /// The columns every read selects, in the order ``init(row:)`` reads them.
+    static let columnNames = [
+        "id", "request_id", "approver", "verdict", "digest", "auth_method", "auth_time", "acr", "amr", "decided_at",
+        "reason", "confirmation",
+    ]
+
+    static var databaseSelection: [any SQLSelectable] { columnNames.map { Column($0) } }
+
+    /// Reads a row of ``databaseSelection`` by position.
     init(row: Row) throws {
-        id = row["id"]
-        requestId = row["request_id"]
-        approver = row["approver"]
-        verdict = row["verdict"]
-        digest = row["digest"]
-        authMethod = row["auth_method"]
-        authTime = row["auth_time"]
-        acr = row["acr"]
-        amr = row["amr"]
-        decidedAt = row["decided_at"]
-        reason = row["reason"]
-        confirmation = row["confirmation"]
+        id = row[0]
+        requestId = row[1]
+        approver = row[2]
+        verdict = row[3]
+        digest = row[4]
+        authMethod = row[5]
+        authTime = row[6]
+        acr = row[7]
+        amr = row[8]
+        decidedAt = row[9]
+        reason = row[10]
+        confirmation = row[11]
+    }
+
+    /// Reads the decisions on one request, oldest first.
+    static let forRequestSQL = """
+        SELECT \(columnNames.joined(separator: ", ")) FROM decisions WHERE request_id = ? ORDER BY id
+        """
+    private static let insertSQL = """
+        INSERT INTO decisions (\(columnNames.dropFirst().joined(separator: ", ")))
+        VALUES (\(Array(repeating: "?", count: columnNames.count - 1).joined(separator: ", ")))
+        """
+
+    /// Inserts the row (its `id` assigned by SQLite) with a cached statement.
+    func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(
+            arguments: StatementArguments(
+                [
+                    requestId, approver, verdict, digest, authMethod, authTime, acr, amr, decidedAt, reason,
+                    confirmation,
+                ] as [(any DatabaseValueConvertible)?]
+            )
+        )
     }
 
     func encode(to container: inout PersistenceContainer) throws {

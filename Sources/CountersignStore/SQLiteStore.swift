@@ -50,7 +50,7 @@ extension SQLiteStore: ActionStore {
         }
         return try await transaction { db in
             if let existing = try Self.existing(request, in: db) { return existing }
-            try record.insert(db)
+            try record.insertRow(db)
             for event in events { _ = try AuditWriter.append(event, in: db) }
             return request
         }
@@ -70,7 +70,7 @@ extension SQLiteStore: ActionStore {
             .map { event throws(AuditError) in try AuditChain.prepare(event) }
         return try await transaction { db in
             if let existing = try Self.existing(request, in: db) { return (existing, false) }
-            try record.insert(db)
+            try record.insertRow(db)
             let claimed = try Self.apply(.claim, to: request, now: now, in: db)
             for event in events { _ = try AuditWriter.append(event, in: db) }
             return (claimed, true)
@@ -113,10 +113,10 @@ extension SQLiteStore: ActionStore {
     }
 
     static func decisions(for requestID: String, in db: Database) throws -> [Decision] {
-        try Row.fetchAll(
-            try db.cachedStatement(sql: "SELECT * FROM decisions WHERE request_id = ? ORDER BY id"),
-            arguments: [requestID]
-        ).map { try DecisionRecord(row: $0).decision() }
+        try Array(
+            Row.fetchCursor(try db.cachedStatement(sql: DecisionRecord.forRequestSQL), arguments: [requestID])
+                .map { try DecisionRecord(row: $0).decision() }
+        )
     }
 
     public func decide(_ decision: Decision, now: Date) async throws -> ActionRequest {
@@ -126,7 +126,7 @@ extension SQLiteStore: ActionStore {
             }
             let prior = try Self.decisions(for: request.id, in: db)
             let transition = try request.admit(decision, prior: prior, now: now)
-            try DecisionRecord(decision).insert(db)
+            try DecisionRecord(decision).insertRow(db)
             let approvals = prior.filter { $0.verdict == .approve }.count + (decision.verdict == .approve ? 1 : 0)
             if let transition {
                 if transition == .deny { request.failure = "denied by \(decision.approver): \(decision.reason ?? "")" }

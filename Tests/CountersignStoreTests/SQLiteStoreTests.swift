@@ -150,6 +150,27 @@ struct SQLiteStoreTests {
         #expect(!read.isPayloadIntact)
     }
 
+    @Test(
+        "an edit to any member the digest covers is seen, though the parsed request was cached",
+        arguments: ["operation", "principal", "agent"]
+    )
+    func memberEdit(column: String) async throws {
+        let store = try SQLiteStore(path: path)
+        let request = try await store.create(try fixture.medium())
+        // Read once, so the parsed columns and the action's digest are cached.
+        #expect(try await store.request(id: request.id)?.isPayloadIntact == true)
+        let edited = column == "operation" ? "files.delete" : "mallory@evil.test"
+        try await raw().write { db in
+            try db.execute(
+                sql: "UPDATE action_requests SET \(column) = ? WHERE id = ?",
+                arguments: [edited, request.id]
+            )
+        }
+        let read = try #require(try await store.request(id: request.id))
+        #expect(!read.isPayloadIntact)
+        #expect(read.digest == request.digest)
+    }
+
     @Test("a payload edited in the database before the decision cannot be approved, only denied")
     func editedBeforeDecision() async throws {
         let store = try SQLiteStore(path: path)

@@ -1,26 +1,41 @@
 import Crypto
 
 /// An action an agent proposes: an operation, its arguments, on whose behalf and by which agent.
-public struct ProposedAction: Sendable, Hashable, Codable {
+public struct ProposedAction: Sendable, Hashable {
     /// The operation to perform.
-    public var operation: OperationID
+    public let operation: OperationID
     /// The operation's arguments.
-    public var arguments: JSONValue
+    public let arguments: JSONValue
     /// The person (or account) on whose behalf the action is taken.
-    public var principal: String
+    public let principal: String
     /// The agent that proposed it.
-    public var agent: String
+    public let agent: String
+    /// The SHA-256 digest of ``canonicalBytes``, computed once when the action is made (its members
+    /// cannot change afterwards, so it cannot go stale).
+    public let digest: ActionDigest
 
-    /// Creates a proposed action.
+    /// Creates a proposed action and computes its digest.
     public init(operation: OperationID, arguments: JSONValue, principal: String, agent: String) {
         self.operation = operation
         self.arguments = arguments
         self.principal = principal
         self.agent = agent
+        self.digest = ActionDigest(
+            hashing: Self.canonicalBytes(operation: operation, arguments: arguments, principal: principal, agent: agent)
+        )
     }
 
     /// The RFC 8785 canonical JSON of `{operation, arguments, principal, agent}`: exactly what is approved.
     public var canonicalBytes: [UInt8] {
+        Self.canonicalBytes(operation: operation, arguments: arguments, principal: principal, agent: agent)
+    }
+
+    private static func canonicalBytes(
+        operation: OperationID,
+        arguments: JSONValue,
+        principal: String,
+        agent: String
+    ) -> [UInt8] {
         CanonicalJSON.bytes(
             .object([
                 "operation": .string(operation.description),
@@ -30,9 +45,31 @@ public struct ProposedAction: Sendable, Hashable, Codable {
             ])
         )
     }
+}
 
-    /// The SHA-256 digest of ``canonicalBytes``.
-    public var digest: ActionDigest { ActionDigest(hashing: canonicalBytes) }
+extension ProposedAction: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case operation, arguments, principal, agent
+    }
+
+    /// Decodes the four members and computes the digest afresh (a digest is never read from outside).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            operation: try container.decode(OperationID.self, forKey: .operation),
+            arguments: try container.decode(JSONValue.self, forKey: .arguments),
+            principal: try container.decode(String.self, forKey: .principal),
+            agent: try container.decode(String.self, forKey: .agent)
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(operation, forKey: .operation)
+        try container.encode(arguments, forKey: .arguments)
+        try container.encode(principal, forKey: .principal)
+        try container.encode(agent, forKey: .agent)
+    }
 }
 
 /// The SHA-256 digest of an action's canonical JSON, written `sha256:<64 hex digits>`.
