@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "Countersign", targets: ["Countersign"]),
         .library(name: "CountersignStore", targets: ["CountersignStore"]),
+        .library(name: "CountersignVault", targets: ["CountersignVault"]),
         .library(name: "CountersignConnectors", targets: ["CountersignConnectors"]),
         .library(name: "CountersignServer", targets: ["CountersignServer"]),
         .executable(name: "countersign", targets: ["countersign"]),
@@ -54,6 +55,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CountersignVault",
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CountersignConnectors",
             dependencies: [
                 "Countersign",
@@ -81,6 +91,7 @@ let package = Package(
             dependencies: [
                 "Countersign",
                 "CountersignStore",
+                "CountersignVault",
                 "CountersignConnectors",
                 "CountersignServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -138,6 +149,16 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CountersignVaultTests",
+            dependencies: [
+                "Countersign",
+                "CountersignStore",
+                "CountersignVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -21,6 +21,8 @@ public struct DataDirectory: Sendable {
     public var checkpointsPath: String { url.appending(path: "audit-checkpoints.jsonl").path }
     /// The AES-256 key that seals stored secrets such as TOTP secrets (mode 0600).
     public var secretsKeyPath: String { url.appending(path: "secrets.key").path }
+    /// The vault's master key, unless it comes from the environment or another file.
+    public var masterKeyPath: String { url.appending(path: "vault.key").path }
     /// The policy in force.
     public var policyPath: String { url.appending(path: "policy.yaml").path }
 

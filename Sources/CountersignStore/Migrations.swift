@@ -116,6 +116,46 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v4: vault data keys and connections") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE vault_keys (
+                        id TEXT PRIMARY KEY NOT NULL CHECK (id LIKE 'dk_%' AND length(id) = 19),
+                        wrapped BLOB CHECK ((wrapped IS NULL) = (state = 'retired')),
+                        state TEXT NOT NULL CHECK (state IN ('active', 'decrypt_only', 'retired')),
+                        created_at REAL NOT NULL,
+                        retired_at REAL
+                    ) STRICT;
+                    CREATE UNIQUE INDEX vault_keys_one_active ON vault_keys (state) WHERE state = 'active';
+                    CREATE TABLE connections (
+                        id TEXT PRIMARY KEY NOT NULL CHECK (id LIKE 'conn_%' AND length(id) = 29),
+                        principal TEXT NOT NULL,
+                        provider TEXT NOT NULL,
+                        account TEXT NOT NULL,
+                        scopes TEXT NOT NULL,
+                        refresh_token BLOB NOT NULL CHECK (length(refresh_token) > 28),
+                        key_id TEXT NOT NULL REFERENCES vault_keys (id),
+                        status TEXT NOT NULL CHECK (status IN ('active', 'needs_reconsent')),
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        UNIQUE (principal, provider, account)
+                    ) STRICT;
+                    CREATE INDEX connections_key ON connections (key_id);
+                    -- A key's material may only be destroyed once nothing is sealed with it.
+                    CREATE TRIGGER vault_keys_retire_unused BEFORE UPDATE OF state ON vault_keys
+                    WHEN NEW.state = 'retired' AND EXISTS (SELECT 1 FROM connections WHERE key_id = NEW.id)
+                    BEGIN SELECT RAISE(ABORT, 'a data key still in use cannot be retired'); END;
+                    CREATE TRIGGER connections_active_key BEFORE INSERT ON connections
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    CREATE TRIGGER connections_active_key_on_update BEFORE UPDATE OF key_id, refresh_token ON connections
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    CREATE TRIGGER vault_keys_no_delete BEFORE DELETE ON vault_keys
+                    BEGIN SELECT RAISE(ABORT, 'data keys are retired, never deleted'); END;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -7,11 +7,11 @@ import Darwin
 #endif
 
 /// Creates files that hold secrets: mode 0600 from the moment they exist, never replacing a file.
-enum SecretFile {
+package enum SecretFile {
     /// Writes `contents` to a new file at `path` and flushes it to disk.
     ///
     /// - Throws: ``AuditError`` when the file exists or cannot be written.
-    static func create(_ path: String, contents: [UInt8]) throws {
+    package static func create(_ path: String, contents: [UInt8]) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw AuditError.badKey("cannot create \(path) (errno \(errno))")

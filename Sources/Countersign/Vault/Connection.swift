@@ -1,0 +1,191 @@
+public import Foundation
+
+/// A principal's connected account at a provider.
+///
+/// Whose it is, which account, which scopes were granted, and whether it can be used. The refresh
+/// token is kept apart, sealed, in the store; a `Connection` never carries a secret.
+public struct Connection: Sendable, Hashable, Identifiable {
+    /// Whether a connection can vend tokens.
+    public enum Status: String, Sendable, Hashable, CaseIterable {
+        /// Usable.
+        case active
+        /// The provider refused the refresh token (`invalid_grant`): the principal must connect again.
+        case needsReconsent = "needs_reconsent"
+    }
+
+    /// A unique identifier (`conn_` and 24 hex digits).
+    public let id: String
+    /// The person on whose behalf the connection acts.
+    public let principal: String
+    /// The provider's name in the catalog of providers (`github`, `slack`, `google`…).
+    public let provider: String
+    /// The account at the provider (a login, a workspace and user, an address).
+    public let account: String
+    /// The scopes the provider granted.
+    public var scopes: [String]
+    /// Whether it can be used.
+    public var status: Status
+    /// When it was connected.
+    public let createdAt: Date
+    /// When it last changed.
+    public var updatedAt: Date
+
+    /// Creates a connection.
+    public init(
+        id: String = Connection.newID(),
+        principal: String,
+        provider: String,
+        account: String,
+        scopes: [String],
+        status: Status = .active,
+        createdAt: Date,
+        updatedAt: Date? = nil
+    ) {
+        self.id = id
+        self.principal = principal
+        self.provider = provider
+        self.account = account
+        self.scopes = scopes
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+    }
+
+    /// A new random identifier.
+    public static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "conn_" + Hex.encode((0..<12).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+    }
+}
+
+/// A secret as the store keeps it: the bytes sealed under one data key, and that key's id.
+///
+/// Only the vault can open it; the store never sees the plaintext.
+public struct SealedSecret: Sendable, Hashable {
+    /// The data key it is sealed with.
+    public let keyID: String
+    /// Nonce, ciphertext and tag.
+    public let bytes: [UInt8]
+
+    /// Creates a sealed secret.
+    public init(keyID: String, bytes: [UInt8]) {
+        self.keyID = keyID
+        self.bytes = bytes
+    }
+}
+
+/// A data key as the store keeps it: wrapped (sealed) under the master key.
+public struct WrappedDataKey: Sendable, Hashable {
+    /// Where a data key stands.
+    public enum State: String, Sendable, Hashable {
+        /// New secrets are sealed with it.
+        case active
+        /// Secrets sealed with it still open; none are sealed with it any more.
+        case decryptOnly = "decrypt_only"
+        /// Its material is destroyed; nothing may be sealed with it.
+        case retired
+    }
+
+    /// A unique identifier (`dk_` and 16 hex digits).
+    public let id: String
+    /// The key sealed under the master key; `nil` once retired.
+    public let wrapped: [UInt8]?
+    /// Where it stands.
+    public let state: State
+    /// When it was made.
+    public let createdAt: Date
+
+    /// Creates a record of a data key.
+    public init(id: String, wrapped: [UInt8]?, state: State, createdAt: Date) {
+        self.id = id
+        self.wrapped = wrapped
+        self.state = state
+        self.createdAt = createdAt
+    }
+}
+
+/// Where data keys and connected accounts are kept.
+///
+/// Every change is one transaction with its audit entry.
+public protocol VaultStore: Sendable {
+    /// Every data key, oldest first.
+    func dataKeys() async throws -> [WrappedDataKey]
+
+    /// Adds a data key and makes it the active one; the key that was active becomes decrypt-only.
+    func addDataKey(_ key: WrappedDataKey, actor: String, now: Date) async throws
+
+    /// Destroys the material of every decrypt-only key that no secret is sealed with any more.
+    ///
+    /// - Returns: The ids of the keys retired.
+    func retireUnusedDataKeys(actor: String, now: Date) async throws -> [String]
+
+    /// Records a connection with its sealed refresh token.
+    ///
+    /// - Throws: ``VaultError`` (`.connectionExists`) when the principal already has this account at this provider.
+    func createConnection(_ connection: Connection, refreshToken: SealedSecret, actor: String) async throws
+
+    /// The connections, optionally of one principal, ordered by principal, provider and account.
+    func connections(principal: String?) async throws -> [Connection]
+
+    /// A connection and its sealed refresh token.
+    func connection(id: String) async throws -> (connection: Connection, refreshToken: SealedSecret)?
+
+    /// Connections whose refresh token is sealed with a key other than `keyID`, in order of id,
+    /// after the id `after` (from the first when `nil`), up to `limit`.
+    func connectionsSealed(
+        notWith keyID: String,
+        after: String?,
+        limit: Int
+    ) async throws -> [(
+        connection: Connection, refreshToken: SealedSecret
+    )]
+
+    /// Replaces a connection's sealed refresh token if it is still `expected`.
+    ///
+    /// - Returns: Whether it was replaced (`false` when another writer changed it first).
+    func resealRefreshToken(
+        connectionID: String,
+        expected: SealedSecret,
+        replacement: SealedSecret
+    ) async throws
+        -> Bool
+
+    /// Deletes a connection and its sealed refresh token.
+    ///
+    /// - Throws: ``VaultError`` (`.connectionNotFound`) when there is none with this id.
+    func deleteConnection(id: String, actor: String, now: Date, providerRevocation: String) async throws
+}
+
+/// Why the vault refused something, in words that say what to do.
+public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of refusal.
+    public enum Code: String, Sendable, Hashable {
+        case sealed
+        case badKey = "bad_key"
+        case connectionExists = "connection_exists"
+        case connectionNotFound = "connection_not_found"
+        case unknownProvider = "unknown_provider"
+        case invalidInput = "invalid_input"
+        case keyInUse = "key_in_use"
+        /// A secret was sealed with a data key that is no longer the active one (another process rotated).
+        case staleKey = "stale_key"
+    }
+
+    /// The kind of refusal.
+    public let code: Code
+    /// What happened and what to do.
+    public let description: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+}
+
+extension AuditKind {
+    /// A data key was added or retired.
+    public static let vaultKeyChanged = "vault.key_changed"
+    /// A connection was made, re-sealed or removed.
+    public static let connectionChanged = "connection.changed"
+}

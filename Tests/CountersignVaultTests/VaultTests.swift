@@ -1,0 +1,264 @@
+import Countersign
+import CountersignStore
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+
+@testable import CountersignVault
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Vault")
+struct VaultTests {
+    let directory: URL
+    let databasePath: String
+    let keyPath: String
+    static let canary = "ghr_CANARY7f3a9b2c1d0e4f5a6b7c8d9e0f1a2b3c4d5e6f"
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appending(path: "countersign-vault-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        databasePath = directory.appending(path: "countersign.sqlite").path
+        keyPath = directory.appending(path: "vault.key").path
+    }
+
+    func source(environment: String? = nil, file: String? = nil) -> MasterKey.Source {
+        MasterKey.Source(environment: environment, file: file, defaultFile: keyPath)
+    }
+
+    func openVault(_ store: SQLiteStore, environment: String? = nil) async throws -> Vault {
+        try await Vault.open(store: store, masterKey: source(environment: environment), actor: "test")
+    }
+
+    @discardableResult
+    func connect(_ vault: Vault, _ principal: String, token: String = canary) async throws -> Connection {
+        try await vault.importConnection(
+            provider: "github",
+            principal: principal,
+            account: principal.split(separator: "@")[0].description,
+            scopes: ["repo", "read:user"],
+            refreshToken: Secret(token),
+            actor: "test"
+        )
+    }
+
+    @Test("the first start creates a master key file only its owner can read, and one active data key")
+    func firstStart() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store)
+        var info = stat()
+        #expect(stat(keyPath, &info) == 0)
+        #expect(Int(info.st_mode) & 0o777 == 0o600)
+        guard case .unsealed(let active, let count) = await vault.status else {
+            Issue.record("the vault is sealed")
+            return
+        }
+        #expect(count == 1)
+        let keys = try await store.dataKeys()
+        #expect(keys.map(\.id) == [active])
+        #expect(keys.first?.state == .active)
+    }
+
+    @Test("a refresh token is sealed at rest and opens for its own connection")
+    func sealsAndOpens() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store)
+        let connection = try await connect(vault, "ana@acme.test")
+        let opened = try await vault.refreshToken(connectionID: connection.id)
+        #expect(opened.token.reveal() == Self.canary)
+        #expect(opened.connection.scopes == ["read:user", "repo"])
+        // Nowhere in the files, nor in the audit log.
+        for suffix in ["", "-wal"] {
+            let bytes = try Data(contentsOf: URL(filePath: databasePath + suffix))
+            #expect(bytes.range(of: Data(Self.canary.utf8)) == nil)
+            #expect(bytes.range(of: Data("CANARY".utf8)) == nil)
+        }
+        let entries = try await store.auditEntries(after: 0, limit: 100)
+        #expect(entries.contains { String(decoding: $0.body, as: UTF8.self).contains(connection.id) })
+        #expect(!entries.contains { String(decoding: $0.body, as: UTF8.self).contains("CANARY") })
+    }
+
+    @Test("a ciphertext copied to another row does not open there")
+    func movedCiphertext() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store)
+        let ana = try await connect(vault, "ana@acme.test")
+        let bob = try await connect(vault, "bob@acme.test", token: "ghr_bob_token")
+        try await DatabaseQueue(path: databasePath).write { db in
+            try db.execute(
+                sql:
+                    "UPDATE connections SET refresh_token = (SELECT refresh_token FROM connections WHERE id = ?) WHERE id = ?",
+                arguments: [ana.id, bob.id]
+            )
+        }
+        await #expect(throws: VaultError.self) { _ = try await vault.refreshToken(connectionID: bob.id) }
+        #expect(try await vault.refreshToken(connectionID: ana.id).token.reveal() == Self.canary)
+    }
+
+    @Test("three rotations, then retiring the old keys, leave every secret readable, here and after a restart")
+    func rotations() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store)
+        var tokens: [String: String] = [:]
+        for index in 0..<25 {
+            let token = "ghr_token_\(index)"
+            tokens[try await connect(vault, "user\(index)@acme.test", token: token).id] = token
+        }
+        let first = try await store.dataKeys().map(\.id)
+        var reports: [Vault.RotationReport] = []
+        let batches = Mutex<[Int]>([])
+        for _ in 0..<3 {
+            reports.append(
+                try await vault.rotateKey(retireOld: false, batchSize: 10, actor: "test") { done, total in
+                    #expect(total == 25)
+                    batches.withLock { $0.append(done) }
+                }
+            )
+        }
+        #expect(reports.map(\.resealed) == [25, 25, 25])
+        #expect(batches.withLock { $0 } == [10, 20, 25, 10, 20, 25, 10, 20, 25])
+        for (id, token) in tokens { #expect(try await vault.refreshToken(connectionID: id).token.reveal() == token) }
+        let retired = try await vault.rotateKey(retireOld: true, actor: "test").retired
+        #expect(retired.count == 4)
+        #expect(retired.contains(first[0]))
+        let keys = try await store.dataKeys()
+        #expect(keys.filter { $0.state == .retired }.allSatisfy { $0.wrapped == nil })
+        #expect(keys.filter { $0.state != .retired }.count == 1)
+        for (id, token) in tokens { #expect(try await vault.refreshToken(connectionID: id).token.reveal() == token) }
+        let restarted = try await openVault(try SQLiteStore(path: databasePath))
+        for (id, token) in tokens {
+            #expect(try await restarted.refreshToken(connectionID: id).token.reveal() == token)
+        }
+    }
+
+    @Test("another process keeps reading and writing while the key is rotated")
+    func rotationByAnotherProcess() async throws {
+        let server = try await openVault(try SQLiteStore(path: databasePath))
+        let ana = try await connect(server, "ana@acme.test")
+        let cli = try await openVault(try SQLiteStore(path: databasePath))
+        _ = try await cli.rotateKey(retireOld: true, actor: "cli")
+        // The server's ring predates the new key: it reloads to read, and seals with the new key.
+        #expect(try await server.refreshToken(connectionID: ana.id).token.reveal() == Self.canary)
+        let bob = try await connect(server, "bob@acme.test", token: "ghr_bob")
+        #expect(try await cli.refreshToken(connectionID: bob.id).token.reveal() == "ghr_bob")
+    }
+
+    @Test("a key still in use cannot be retired, and keys are never deleted, even with SQL")
+    func keyGuards() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store)
+        try await connect(vault, "ana@acme.test")
+        let queue = try DatabaseQueue(path: databasePath)
+        await #expect(throws: DatabaseError.self) {
+            try await queue.write { db in
+                try db.execute(sql: "UPDATE vault_keys SET state = 'retired', wrapped = NULL")
+            }
+        }
+        await #expect(throws: DatabaseError.self) {
+            try await queue.write { db in try db.execute(sql: "DELETE FROM vault_keys") }
+        }
+    }
+
+    @Test("without its master key the vault is sealed, says why, and refuses every use of a secret")
+    func sealedWithoutKey() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let ana = try await connect(try await openVault(store), "ana@acme.test")
+        try FileManager.default.removeItem(atPath: keyPath)
+        let vault = try await openVault(store)
+        guard case .sealed(let reason) = await vault.status else {
+            Issue.record("the vault opened without its key")
+            return
+        }
+        #expect(reason.contains("COUNTERSIGN_MASTER_KEY"))
+        #expect(!FileManager.default.fileExists(atPath: keyPath), "a missing key must not be replaced")
+        #expect(try await vault.connections().map(\.id) == [ana.id])
+        do {
+            _ = try await vault.refreshToken(connectionID: ana.id)
+            Issue.record("a sealed vault opened a secret")
+        } catch let error as VaultError {
+            #expect(error.code == .sealed)
+        }
+        await #expect(throws: VaultError.self) { try await connect(vault, "bob@acme.test") }
+    }
+
+    @Test("another master key leaves the vault sealed: it is not the key it was sealed with")
+    func wrongKey() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        try await connect(try await openVault(store), "ana@acme.test")
+        let other = String(repeating: "ab", count: 32)
+        let vault = try await openVault(store, environment: other)
+        guard case .sealed(let reason) = await vault.status else {
+            Issue.record("the vault opened with another key")
+            return
+        }
+        #expect(reason.contains("not the key this vault was sealed with"))
+        #expect(reason.contains("$COUNTERSIGN_MASTER_KEY"))
+        #expect(!reason.contains(other))
+    }
+
+    @Test("a key file others can read is refused, and so is a malformed key")
+    func refusedKeys() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        _ = try await openVault(store)
+        chmod(keyPath, 0o644)
+        do {
+            _ = try await openVault(store)
+            Issue.record("a key file others can read was accepted")
+        } catch let error as VaultError {
+            #expect(error.code == .badKey)
+            #expect(error.description.contains("chmod 600"))
+        }
+        await #expect(throws: VaultError.self) { _ = try await openVault(store, environment: "not-a-key") }
+    }
+
+    @Test("the master key may be given as hex or base64 in the environment")
+    func environmentKey() async throws {
+        let raw = (0..<32).map { UInt8($0) }
+        #expect(MasterKey.decode(Hex.encode(raw)) == raw)
+        #expect(MasterKey.decode(Data(raw).base64EncodedString()) == raw)
+        let urlSafe = Data(raw).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        #expect(MasterKey.decode(urlSafe) == raw)
+        #expect(MasterKey.decode(Hex.encode(raw.dropLast())) == nil)
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store, environment: Hex.encode(raw))
+        let ana = try await connect(vault, "ana@acme.test")
+        #expect(!FileManager.default.fileExists(atPath: keyPath))
+        let again = try await openVault(store, environment: Data(raw).base64EncodedString())
+        #expect(try await again.refreshToken(connectionID: ana.id).token.reveal() == Self.canary)
+    }
+
+    @Test("bad input is refused with a reason: unknown provider, empty token, a connection made twice")
+    func badInput() async throws {
+        let vault = try await openVault(try SQLiteStore(path: databasePath))
+        func code(_ body: () async throws -> Void) async -> VaultError.Code? {
+            do {
+                try await body()
+                return nil
+            } catch let error as VaultError {
+                return error.code
+            } catch {
+                return nil
+            }
+        }
+        #expect(
+            await code {
+                _ = try await vault.importConnection(
+                    provider: "myspace",
+                    principal: "ana@acme.test",
+                    account: "ana",
+                    scopes: [],
+                    refreshToken: Secret("x"),
+                    actor: "t"
+                )
+            } == .unknownProvider
+        )
+        #expect(await code { try await connect(vault, "ana@acme.test", token: "  \n") } == .invalidInput)
+        #expect(await code { try await connect(vault, "not-an-address") } == .invalidInput)
+        try await connect(vault, "ana@acme.test")
+        #expect(await code { try await connect(vault, "ana@acme.test") } == .connectionExists)
+    }
+}
