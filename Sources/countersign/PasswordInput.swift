@@ -22,6 +22,17 @@ enum PasswordInput {
         return first
     }
 
+    /// Reads one secret: prompted once without echo on a terminal, else the first line of standard input.
+    static func readOnce(_ label: String) throws -> Secret {
+        guard isatty(STDIN_FILENO) == 1 else {
+            guard let line = Swift.readLine(strippingNewline: true) else {
+                throw CommandError("no \(label) on standard input")
+            }
+            return Secret(line)
+        }
+        return try prompt("\(label.prefix(1).uppercased() + label.dropFirst()): ")
+    }
+
     private static func prompt(_ text: String) throws -> Secret {
         FileHandle.standardError.write(Data(text.utf8))
         var saved = termios()
