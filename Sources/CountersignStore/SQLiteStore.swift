@@ -2,6 +2,12 @@ public import Countersign
 public import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, every write in a
 /// `BEGIN IMMEDIATE` transaction together with the audit entries that record it; concurrent
 /// writes share a commit (group commit), each in a savepoint of its own.
@@ -11,8 +17,12 @@ public struct SQLiteStore: Sendable {
 
     /// Opens (creating and migrating if needed) the database at `path`.
     ///
-    /// - Throws: When the file cannot be opened or migrated.
+    /// A new file is created readable by its owner only (mode 0600); SQLite gives its WAL and
+    /// shared-memory files the same mode.
+    ///
+    /// - Throws: When the file cannot be created, opened or migrated.
     public init(path: String) throws {
+        try Self.createPrivately(path)
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
@@ -22,6 +32,16 @@ public struct SQLiteStore: Sendable {
         try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Migrations.migrator().migrate(writer)
         committer = GroupCommit(writer: writer)
+    }
+
+    /// Creates an empty file (a valid empty database) with mode 0600, unless it exists.
+    private static func createPrivately(_ path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
     }
 
     /// Runs `body` atomically in a `BEGIN IMMEDIATE` transaction (in a savepoint of its own), which

@@ -29,6 +29,16 @@ struct SQLiteStoreTests {
         #expect(settings.synchronous == 2)
     }
 
+    @Test("a new database and its WAL are readable by their owner only")
+    func privateFiles() async throws {
+        let store = try SQLiteStore(path: path)
+        _ = try await store.create(try fixture.medium())
+        for file in [path, path + "-wal"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file)")
+        }
+    }
+
     @Test("requests and their audit trail survive closing and reopening the file")
     func survivesRestart() async throws {
         let request = try fixture.medium()
