@@ -4,16 +4,15 @@ import GRDB
 import Synchronization
 
 /// A row of `action_requests`.
-struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
+struct RequestRecord: FetchableRecord, TableRecord {
     static let databaseTableName = "action_requests"
 
     enum Columns {
-        static let id = Column(CodingKeys.id)
-        static let state = Column(CodingKeys.state)
-        static let agent = Column(CodingKeys.agent)
-        static let idempotencyKey = Column(CodingKeys.idempotencyKey)
-        static let expiresAt = Column(CodingKeys.expiresAt)
-        static let createdAt = Column(CodingKeys.createdAt)
+        static let state = Column("state")
+        static let agent = Column("agent")
+        static let idempotencyKey = Column("idempotency_key")
+        static let expiresAt = Column("expires_at")
+        static let createdAt = Column("created_at")
     }
 
     var id: String
@@ -35,17 +34,6 @@ struct RequestRecord: Codable, FetchableRecord, PersistableRecord {
     var updatedAt: Double
     var result: String?
     var failure: String?
-
-    enum CodingKeys: String, CodingKey {
-        case id, operation, arguments, principal, agent, digest, state, assessment, level, impact, scopes
-        case agentReason = "agent_reason"
-        case idempotencyKey = "idempotency_key"
-        case runId = "run_id"
-        case createdAt = "created_at"
-        case expiresAt = "expires_at"
-        case updatedAt = "updated_at"
-        case result, failure
-    }
 
     /// The columns every read selects, in the order ``init(row:)`` reads them.
     static let columnNames = [
@@ -258,14 +246,7 @@ struct DecodedParts: Sendable {
 }
 
 /// A row of `decisions`.
-struct DecisionRecord: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "decisions"
-
-    enum Columns {
-        static let requestID = Column(CodingKeys.requestId)
-        static let id = Column(CodingKeys.id)
-    }
-
+struct DecisionRecord {
     var id: Int64?
     var requestId: String
     var approver: String
@@ -279,26 +260,13 @@ struct DecisionRecord: Codable, FetchableRecord, PersistableRecord {
     var reason: String?
     var confirmation: String?
 
-    enum CodingKeys: String, CodingKey {
-        case id
-        case requestId = "request_id"
-        case approver, verdict, digest
-        case authMethod = "auth_method"
-        case authTime = "auth_time"
-        case acr, amr
-        case decidedAt = "decided_at"
-        case reason, confirmation
-    }
-
     /// The columns every read selects, in the order ``init(row:)`` reads them.
     static let columnNames = [
         "id", "request_id", "approver", "verdict", "digest", "auth_method", "auth_time", "acr", "amr", "decided_at",
         "reason", "confirmation",
     ]
 
-    static var databaseSelection: [any SQLSelectable] { columnNames.map { Column($0) } }
-
-    /// Reads a row of ``databaseSelection`` by position.
+    /// Reads a row of ``columnNames`` by position.
     init(row: Row) throws {
         id = row[0]
         requestId = row[1]
@@ -333,21 +301,6 @@ struct DecisionRecord: Codable, FetchableRecord, PersistableRecord {
                 ] as [(any DatabaseValueConvertible)?]
             )
         )
-    }
-
-    func encode(to container: inout PersistenceContainer) throws {
-        container["id"] = id
-        container["request_id"] = requestId
-        container["approver"] = approver
-        container["verdict"] = verdict
-        container["digest"] = digest
-        container["auth_method"] = authMethod
-        container["auth_time"] = authTime
-        container["acr"] = acr
-        container["amr"] = amr
-        container["decided_at"] = decidedAt
-        container["reason"] = reason
-        container["confirmation"] = confirmation
     }
 
     init(_ decision: Decision) {
