@@ -80,19 +80,15 @@ public struct DataDirectory: Sendable {
 
     /// Reads a hex key from a file only its owner can read.
     private static func readKey(at path: String) throws -> [UInt8] {
-        let attributes: [FileAttributeKey: Any]
+        let text: String
         do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
-        } catch {
-            throw AuditError.badKey("\(path) is missing; run `countersign serve` once to create it")
+            guard let read = try SecretFile.readOwnerOnly(path) else {
+                throw AuditError.badKey("\(path) is missing; run `countersign serve` once to create it")
+            }
+            text = read
+        } catch let error as SecretFileError {
+            throw AuditError.badKey(error.description)
         }
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
-        guard mode & 0o077 == 0 else {
-            throw AuditError.badKey(
-                "\(path) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it"
-            )
-        }
-        let text = try String(contentsOfFile: path, encoding: .utf8)
         guard let raw = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw AuditError.badKey("\(path) does not hold a hex-encoded key")
         }

@@ -1,4 +1,5 @@
 import Countersign
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -27,4 +28,34 @@ package enum SecretFile {
         }
         guard fsync(descriptor) == 0 else { throw AuditError.badKey("cannot flush \(path) (errno \(errno))") }
     }
+
+    /// Reads a file that holds a secret, refusing one that anyone but its owner can read.
+    ///
+    /// - Returns: Its text, or `nil` when there is no such file.
+    /// - Throws: A description of what is wrong: the file is readable by others (and how to fix
+    ///   it), or it cannot be read.
+    package static func readOwnerOnly(_ path: String) throws(SecretFileError) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw SecretFileError("\(path) cannot be read (errno \(errno))")
+        }
+        let mode = Int(info.st_mode) & 0o777
+        guard mode & 0o077 == 0 else {
+            throw SecretFileError(
+                "\(path) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it"
+            )
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw SecretFileError("\(path) cannot be read")
+        }
+        return text
+    }
+}
+
+/// Why a secret file was refused.
+package struct SecretFileError: Error, CustomStringConvertible {
+    package let description: String
+
+    init(_ description: String) { self.description = description }
 }

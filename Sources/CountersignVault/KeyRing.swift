@@ -66,14 +66,14 @@ struct KeyRing: Sendable {
     }
 
     /// Makes a data key and wraps it under the master key.
-    static func makeDataKey(master: MasterKey) throws(VaultError) -> (id: String, key: SymmetricKey, wrapped: [UInt8]) {
+    static func makeDataKey(master: MasterKey) throws(VaultError) -> (id: String, wrapped: [UInt8]) {
         let id = newKeyID()
         let key = SymmetricKey(size: .bits256)
         let raw = key.withUnsafeBytes { Array($0) }
         guard let sealed = try? AES.GCM.seal(raw, using: master.key, authenticating: wrapLabel(id)).combined else {
             throw VaultError(.badKey, "a data key could not be wrapped")
         }
-        return (id, key, Array(sealed))
+        return (id, Array(sealed))
     }
 
     /// Unwraps a data key.
@@ -90,12 +90,6 @@ struct KeyRing: Sendable {
     }
 
     private static func wrapLabel(_ id: String) -> [UInt8] { Array("countersign.vault.data-key.v1:\(id)".utf8) }
-
-    /// Adds a data key and makes it the one that seals.
-    mutating func activate(_ key: SymmetricKey, id: String) {
-        keys[id] = key
-        activeID = id
-    }
 
     /// Forgets data keys that were retired.
     mutating func forget(_ ids: [String]) {

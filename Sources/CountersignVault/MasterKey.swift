@@ -3,12 +3,6 @@ import CountersignStore
 import Crypto
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The key that wraps the vault's data keys.
 ///
 /// It is never stored in the database.
@@ -61,15 +55,12 @@ public struct MasterKey: Sendable {
             return try MasterKey(rawKey: raw, origin: "$COUNTERSIGN_MASTER_KEY")
         }
         if let path = source.file {
-            guard FileManager.default.fileExists(atPath: path) else { return nil }
-            return try MasterKey(rawKey: try readFile(path), origin: path)
+            return try readFile(path).map { raw throws(VaultError) in try MasterKey(rawKey: raw, origin: path) }
         }
         let path = source.defaultFile
-        if !FileManager.default.fileExists(atPath: path) {
-            guard create else { return nil }
-            try createFile(path)
-        }
-        return try MasterKey(rawKey: try readFile(path), origin: path)
+        if let raw = try readFile(path) { return try MasterKey(rawKey: raw, origin: path) }
+        guard create else { return nil }
+        return try MasterKey(rawKey: try createFile(path), origin: path)
     }
 
     /// 64 hex digits, or standard or URL-safe base64 (padding optional), of 32 bytes.
@@ -82,28 +73,31 @@ public struct MasterKey: Sendable {
         return Array(data)
     }
 
-    private static func readFile(_ path: String) throws(VaultError) -> [UInt8] {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw VaultError(.badKey, "cannot read the master key file \(path)") }
-        let mode = Int(info.st_mode) & 0o777
-        guard mode & 0o077 == 0 else {
-            throw VaultError(
-                .badKey,
-                "the master key file \(path) is readable by other users (mode \(String(mode, radix: 8))); run chmod 600 on it"
-            )
+    /// Reads a key file; `nil` when there is none.
+    private static func readFile(_ path: String) throws(VaultError) -> [UInt8]? {
+        let text: String?
+        do {
+            text = try SecretFile.readOwnerOnly(path)
+        } catch {
+            throw VaultError(.badKey, "the master key file: \(error.description)")
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let raw = decode(text) else {
+        guard let text else { return nil }
+        guard let raw = decode(text) else {
             throw VaultError(.badKey, "the master key file \(path) does not hold 64 hex digits")
         }
         return raw
     }
 
-    private static func createFile(_ path: String) throws(VaultError) {
+    /// Creates the key file with a new random key.
+    ///
+    /// - Returns: The key.
+    private static func createFile(_ path: String) throws(VaultError) -> [UInt8] {
         let raw = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         do {
             try SecretFile.create(path, contents: Array((Hex.encode(raw) + "\n").utf8))
         } catch {
             throw VaultError(.badKey, "cannot create the master key file \(path): \(error)")
         }
+        return raw
     }
 }

@@ -45,15 +45,25 @@ public actor Vault {
             return vault
         }
         if keys.isEmpty {
-            let made = try KeyRing.makeDataKey(master: master)
-            try await store.addDataKey(
-                WrappedDataKey(id: made.id, wrapped: made.wrapped, state: .active, createdAt: now),
-                actor: actor,
-                now: now
-            )
+            _ = try await vault.addDataKey(master: master, actor: actor, now: now)
+        } else {
+            try await vault.reload()
         }
-        try await vault.reload()
         return vault
+    }
+
+    /// Makes a data key, stores it wrapped as the active one, and reloads the ring.
+    ///
+    /// - Returns: Its id.
+    private func addDataKey(master: MasterKey, actor: String, now: Date) async throws -> String {
+        let made = try KeyRing.makeDataKey(master: master)
+        try await store.addDataKey(
+            WrappedDataKey(id: made.id, wrapped: made.wrapped, state: .active, createdAt: now),
+            actor: actor,
+            now: now
+        )
+        try await reload()
+        return made.id
     }
 
     private init(store: any VaultStore, master: MasterKey?) {
@@ -167,14 +177,26 @@ public actor Vault {
         try await store.deleteConnection(id: id, actor: actor, now: now, providerRevocation: providerRevocation)
     }
 
+    /// A connection, without its secret.
+    ///
+    /// Works while sealed.
+    public func connection(id: String) async throws -> Connection? {
+        try await store.connection(id: id)?.connection
+    }
+
     /// A connection's refresh token, opened for Countersign's own use (refreshing, revoking).
     func refreshToken(connectionID: String) async throws -> (connection: Connection, token: Secret) {
         guard let (connection, sealed) = try await store.connection(id: connectionID) else {
             throw VaultError(.connectionNotFound, "no connection \(connectionID)")
         }
-        if ring?.keys[sealed.keyID] == nil { try await reload() }
-        let plaintext = try unsealedRing().open(sealed, context: .refreshToken(of: connection))
+        let plaintext = try await ring(opening: sealed.keyID).open(sealed, context: .refreshToken(of: connection))
         return (connection, Secret(String(decoding: plaintext, as: UTF8.self)))
+    }
+
+    /// The ring, reloaded first when it lacks `keyID` (another process added a key since it was read).
+    private func ring(opening keyID: String) async throws -> KeyRing {
+        if ring?.keys[keyID] == nil { try await reload() }
+        return try unsealedRing()
     }
 
     /// Runs `body` with the ring; when another process has rotated the key in the meantime (the
@@ -227,25 +249,18 @@ public actor Vault {
     ) async throws -> RotationReport {
         guard let master else { throw VaultError(.sealed, "the vault is sealed: \(sealedReason ?? "no master key")") }
         _ = try unsealedRing()
-        let made = try KeyRing.makeDataKey(master: master)
-        try await store.addDataKey(
-            WrappedDataKey(id: made.id, wrapped: made.wrapped, state: .active, createdAt: now),
-            actor: actor,
-            now: now
-        )
-        try await reload()
-        var report = RotationReport(newKey: made.id)
+        let newKey = try await addDataKey(master: master, actor: actor, now: now)
+        var report = RotationReport(newKey: newKey)
         let total = try await store.connections(principal: nil).count
         var after: String?
         var done = 0
         while true {
-            let batch = try await store.connectionsSealed(notWith: made.id, after: after, limit: max(1, batchSize))
+            let batch = try await store.connectionsSealed(notWith: newKey, after: after, limit: max(1, batchSize))
             guard let last = batch.last else { break }
             after = last.connection.id
             for (connection, sealed) in batch {
                 done += 1
-                if ring?.keys[sealed.keyID] == nil { try await reload() }
-                let ring = try unsealedRing()
+                let ring = try await ring(opening: sealed.keyID)
                 let context = SecretContext.refreshToken(of: connection)
                 let plaintext: [UInt8]
                 do {

@@ -141,7 +141,7 @@ extension ConnectionsCommand {
 
         func run() async throws {
             let (_, vault) = try await vaultOptions.open(data)
-            guard let connection = try await vault.connections().first(where: { $0.id == id }) else {
+            guard let connection = try await vault.connection(id: id) else {
                 throw CommandError("no connection \(id); `countersign connections list` shows them")
             }
             // No OAuth client is configured for any provider yet, so the grant cannot be revoked at
