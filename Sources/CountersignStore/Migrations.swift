@@ -156,6 +156,49 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v5: provider clients, refresh leases, access token cache") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE provider_clients (
+                        provider TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL CHECK (length(client_id) > 0),
+                        client_secret BLOB NOT NULL CHECK (length(client_secret) > 28),
+                        key_id TEXT NOT NULL REFERENCES vault_keys (id),
+                        redirect_uri TEXT NOT NULL,
+                        endpoints TEXT NOT NULL,
+                        updated_at REAL NOT NULL
+                    ) STRICT;
+                    CREATE TRIGGER provider_clients_active_key BEFORE INSERT ON provider_clients
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    CREATE TRIGGER provider_clients_active_key_on_update
+                    BEFORE UPDATE OF key_id, client_secret ON provider_clients
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    ALTER TABLE connections ADD COLUMN refresh_owner TEXT;
+                    ALTER TABLE connections ADD COLUMN refresh_until REAL;
+                    CREATE TABLE access_tokens (
+                        connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+                        scope_key TEXT NOT NULL,
+                        token BLOB NOT NULL CHECK (length(token) > 28),
+                        key_id TEXT NOT NULL REFERENCES vault_keys (id),
+                        granted_scopes TEXT NOT NULL,
+                        expires_at REAL NOT NULL,
+                        PRIMARY KEY (connection_id, scope_key)
+                    ) STRICT;
+                    CREATE TRIGGER access_tokens_active_key BEFORE INSERT ON access_tokens
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    DROP TRIGGER vault_keys_retire_unused;
+                    CREATE TRIGGER vault_keys_retire_unused BEFORE UPDATE OF state ON vault_keys
+                    WHEN NEW.state = 'retired' AND (
+                        EXISTS (SELECT 1 FROM connections WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM provider_clients WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM access_tokens WHERE key_id = NEW.id))
+                    BEGIN SELECT RAISE(ABORT, 'a data key still in use cannot be retired'); END;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -45,11 +45,17 @@ extension SQLiteStore: VaultStore {
 
     public func retireUnusedDataKeys(actor: String, now: Date) async throws -> [String] {
         try await transaction { db in
+            // Cached access tokens are only a cache: those under old keys are dropped, not resealed.
+            try db.execute(
+                sql: "DELETE FROM access_tokens WHERE key_id NOT IN (SELECT id FROM vault_keys WHERE state = 'active')"
+            )
             let unused = try String.fetchAll(
                 db,
                 sql: """
                     SELECT id FROM vault_keys WHERE state = 'decrypt_only'
-                    AND NOT EXISTS (SELECT 1 FROM connections WHERE key_id = vault_keys.id) ORDER BY created_at, id
+                    AND NOT EXISTS (SELECT 1 FROM connections WHERE key_id = vault_keys.id)
+                    AND NOT EXISTS (SELECT 1 FROM provider_clients WHERE key_id = vault_keys.id)
+                    ORDER BY created_at, id
                     """
             )
             for id in unused {
@@ -160,16 +166,26 @@ extension SQLiteStore: VaultStore {
         expected: SealedSecret,
         replacement: SealedSecret
     ) async throws -> Bool {
+        try await reseal(table: "connections", secret: "refresh_token", key: "id", connectionID, expected, replacement)
+    }
+
+    /// Replaces a sealed secret with `replacement` if the row still holds `expected` (compare and swap).
+    private func reseal(
+        table: String,
+        secret: String,
+        key: String,
+        _ row: String,
+        _ expected: SealedSecret,
+        _ replacement: SealedSecret
+    ) async throws -> Bool {
         try await transaction { db in
             try Self.refusingStaleKey {
                 try db.execute(
                     sql: """
-                        UPDATE connections SET refresh_token = ?, key_id = ?
-                        WHERE id = ? AND key_id = ? AND refresh_token = ?
+                        UPDATE \(table) SET \(secret) = ?, key_id = ?
+                        WHERE \(key) = ? AND key_id = ? AND \(secret) = ?
                         """,
-                    arguments: [
-                        Data(replacement.bytes), replacement.keyID, connectionID, expected.keyID, Data(expected.bytes),
-                    ]
+                    arguments: [Data(replacement.bytes), replacement.keyID, row, expected.keyID, Data(expected.bytes)]
                 )
             }
             return db.changesCount == 1
@@ -207,6 +223,270 @@ extension SQLiteStore: VaultStore {
         }
     }
 
+    public func setProviderClient(_ record: ProviderClientRecord, actor: String) async throws {
+        let endpoints = CanonicalJSON.string(.object(record.endpoints.mapValues(JSONValue.string)))
+        try await transaction { db in
+            try Self.refusingStaleKey {
+                try db.execute(
+                    sql: """
+                        INSERT INTO provider_clients (provider, client_id, client_secret, key_id, redirect_uri, endpoints,
+                        updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (provider) DO UPDATE SET client_id = excluded.client_id,
+                        client_secret = excluded.client_secret, key_id = excluded.key_id,
+                        redirect_uri = excluded.redirect_uri, endpoints = excluded.endpoints,
+                        updated_at = excluded.updated_at
+                        """,
+                    arguments: [
+                        record.provider, record.clientID, Data(record.clientSecret.bytes), record.clientSecret.keyID,
+                        record.redirectURI, endpoints, record.updatedAt.timeIntervalSince1970,
+                    ]
+                )
+            }
+            _ = try AuditWriter.append(
+                AuditEvent(
+                    kind: AuditKind.providerClientChanged,
+                    actor: actor,
+                    at: record.updatedAt,
+                    data: [
+                        "provider": .string(record.provider),
+                        "clientID": .string(record.clientID),
+                        "redirectURI": .string(record.redirectURI),
+                        // `token` and `authorization` are names the audit refuses, as they may hold secrets.
+                        "endpoints": .object(
+                            Dictionary(
+                                uniqueKeysWithValues: record.endpoints.map { ("\($0.key)Endpoint", .string($0.value)) }
+                            )
+                        ),
+                    ]
+                ),
+                in: db
+            )
+        }
+    }
+
+    public func providerClient(_ provider: String) async throws -> ProviderClientRecord? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "\(Self.providerClientSelect) WHERE provider = ?", arguments: [provider])
+                .map(Self.providerClient)
+        }
+    }
+
+    public func providerClients() async throws -> [ProviderClientRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "\(Self.providerClientSelect) ORDER BY provider").map(Self.providerClient)
+        }
+    }
+
+    public func resealProviderClient(
+        provider: String,
+        expected: SealedSecret,
+        replacement: SealedSecret
+    ) async throws -> Bool {
+        try await reseal(
+            table: "provider_clients",
+            secret: "client_secret",
+            key: "provider",
+            provider,
+            expected,
+            replacement
+        )
+    }
+
+    public func cachedAccessToken(connectionID: String, scopeKey: String) async throws -> CachedAccessToken? {
+        try await writer.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT token, key_id, granted_scopes, expires_at FROM access_tokens
+                        WHERE connection_id = ? AND scope_key = ?
+                        """,
+                    arguments: [connectionID, scopeKey]
+                )
+            else { return nil }
+            return CachedAccessToken(
+                connectionID: connectionID,
+                scopeKey: scopeKey,
+                token: SealedSecret(keyID: row[1], bytes: Array(row[0] as Data)),
+                grantedScopes: try Self.scopes(row[2], of: connectionID),
+                expiresAt: Date(timeIntervalSince1970: row[3])
+            )
+        }
+    }
+
+    public func claimRefresh(connectionID: String, owner: String, until: Date, now: Date) async throws -> RefreshClaim {
+        try await transaction { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "\(Self.connectionColumns), refresh_owner, refresh_until FROM connections WHERE id = ?",
+                    arguments: [connectionID]
+                )
+            else { throw VaultError(.connectionNotFound, "no connection \(connectionID)") }
+            let (connection, sealed) = try Self.connection(from: row)
+            guard connection.status == .active else {
+                throw VaultError(
+                    .needsReconsent,
+                    "the \(connection.provider) connection of \(connection.principal) needs to be connected again: \(Self.reconnectHint(connection))"
+                )
+            }
+            if let holder = row[10] as String?, holder != owner, let end = row[11] as Double?,
+                end > now.timeIntervalSince1970
+            {
+                return .busy(until: Date(timeIntervalSince1970: end))
+            }
+            try db.execute(
+                sql: "UPDATE connections SET refresh_owner = ?, refresh_until = ? WHERE id = ?",
+                arguments: [owner, until.timeIntervalSince1970, connectionID]
+            )
+            return .claimed(connection: connection, refreshToken: sealed)
+        }
+    }
+
+    public func finishRefresh(
+        connectionID: String,
+        owner: String,
+        refreshToken: SealedSecret?,
+        cache: CachedAccessToken,
+        actor: String,
+        now: Date
+    ) async throws {
+        let granted = CanonicalJSON.string(.array(cache.grantedScopes.map(JSONValue.string)))
+        try await transaction { db in
+            try Self.refusingStaleKey {
+                if let refreshToken {
+                    try db.execute(
+                        sql: """
+                            UPDATE connections SET refresh_token = ?, key_id = ?, refresh_owner = NULL,
+                            refresh_until = NULL, updated_at = ? WHERE id = ?
+                            """,
+                        arguments: [
+                            Data(refreshToken.bytes), refreshToken.keyID, now.timeIntervalSince1970, connectionID,
+                        ]
+                    )
+                } else {
+                    try db.execute(
+                        sql: "UPDATE connections SET refresh_owner = NULL, refresh_until = NULL WHERE id = ?",
+                        arguments: [connectionID]
+                    )
+                }
+                guard db.changesCount == 1 else {
+                    throw VaultError(
+                        .connectionNotFound,
+                        "connection \(connectionID) was removed while it was refreshed"
+                    )
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO access_tokens (connection_id, scope_key, token, key_id, granted_scopes, expires_at)
+                        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection_id, scope_key) DO UPDATE SET
+                        token = excluded.token, key_id = excluded.key_id, granted_scopes = excluded.granted_scopes,
+                        expires_at = excluded.expires_at
+                        """,
+                    arguments: [
+                        connectionID, cache.scopeKey, Data(cache.token.bytes), cache.token.keyID, granted,
+                        cache.expiresAt.timeIntervalSince1970,
+                    ]
+                )
+            }
+            if refreshToken != nil {
+                _ = try AuditWriter.append(
+                    AuditEvent(
+                        kind: AuditKind.connectionChanged,
+                        actor: actor,
+                        at: now,
+                        data: ["connection": .string(connectionID), "change": "refresh_token_rotated"]
+                    ),
+                    in: db
+                )
+            }
+        }
+    }
+
+    public func abandonRefresh(
+        connectionID: String,
+        owner: String,
+        needsReconsent: String?,
+        actor: String,
+        now: Date
+    ) async throws {
+        try await transaction { db in
+            try db.execute(
+                sql: """
+                    UPDATE connections SET refresh_owner = NULL, refresh_until = NULL
+                    WHERE id = ? AND refresh_owner = ?
+                    """,
+                arguments: [connectionID, owner]
+            )
+            guard let needsReconsent else { return }
+            try db.execute(
+                sql: "UPDATE connections SET status = 'needs_reconsent', updated_at = ? WHERE id = ?",
+                arguments: [now.timeIntervalSince1970, connectionID]
+            )
+            guard db.changesCount == 1 else { return }
+            try db.execute(sql: "DELETE FROM access_tokens WHERE connection_id = ?", arguments: [connectionID])
+            _ = try AuditWriter.append(
+                AuditEvent(
+                    kind: AuditKind.connectionChanged,
+                    actor: actor,
+                    at: now,
+                    data: [
+                        "connection": .string(connectionID), "change": "needs_reconsent",
+                        "reason": .string(needsReconsent),
+                    ]
+                ),
+                in: db
+            )
+        }
+    }
+
+    public func recordVend(requestID: String, digest: ActionDigest, event: AuditEvent) async throws -> Bool {
+        let prepared = try AuditChain.prepare(event)
+        return try await transaction { db in
+            let stored = try Row.fetchOne(
+                db,
+                sql: "SELECT state, digest FROM action_requests WHERE id = ?",
+                arguments: [requestID]
+            )
+            guard let stored, stored[0] as String == RequestState.executing.rawValue,
+                stored[1] as String == digest.description
+            else { return false }
+            _ = try AuditWriter.append(prepared, in: db)
+            return true
+        }
+    }
+
+    /// What to run to connect an account again.
+    static func reconnectHint(_ connection: Connection) -> String {
+        "run `countersign connections connect \(connection.provider) --principal \(connection.principal)`"
+    }
+
+    private static let providerClientSelect = """
+        SELECT provider, client_id, client_secret, key_id, redirect_uri, endpoints, updated_at FROM provider_clients
+        """
+
+    private static func providerClient(from row: Row) throws -> ProviderClientRecord {
+        let provider: String = row[0]
+        guard case .object(let members) = try JSONParser().parse(row[5] as String) else {
+            throw StoreError.corrupt("the client registration of \(provider) is unreadable")
+        }
+        return ProviderClientRecord(
+            provider: provider,
+            clientID: row[1],
+            clientSecret: SealedSecret(keyID: row[3], bytes: Array(row[2] as Data)),
+            redirectURI: row[4],
+            endpoints: members.compactMapValues(\.stringValue),
+            updatedAt: Date(timeIntervalSince1970: row[6])
+        )
+    }
+
+    private static func scopes(_ text: String, of id: String) throws -> [String] {
+        guard let scopes = try JSONParser().parse(text).arrayValue?.compactMap(\.stringValue) else {
+            throw StoreError.corrupt("the scopes of \(id) are unreadable")
+        }
+        return scopes
+    }
+
     /// Runs `body`, turning the schema's refusal of a secret sealed with a key that is not active into
     /// ``VaultError`` `.staleKey`, so that the vault reloads its keys and seals again.
     private static func refusingStaleKey(_ body: () throws -> Void) throws {
@@ -219,10 +499,10 @@ extension SQLiteStore: VaultStore {
 
     static let staleKeyMessage = "sealed with a data key that is not active"
 
-    private static let connectionSelect = """
+    private static let connectionColumns = """
         SELECT id, principal, provider, account, scopes, refresh_token, key_id, status, created_at, updated_at
-        FROM connections
         """
+    private static let connectionSelect = "\(connectionColumns) FROM connections"
 
     private static func connection(from row: Row) throws -> (connection: Connection, refreshToken: SealedSecret) {
         let id: String = row[0]

@@ -34,6 +34,21 @@ public struct SecretContext: Sendable, Hashable {
         )
     }
 
+    /// The context of an access token kept in the cache for a connection and scope key.
+    public static func accessToken(of connection: Connection, scopeKey: String) -> SecretContext {
+        SecretContext(
+            kind: "connection.access_token",
+            row: connection.id + "#" + scopeKey,
+            owner: connection.principal,
+            binding: [connection.provider, connection.account]
+        )
+    }
+
+    /// The context of a provider's client secret.
+    public static func clientSecret(of provider: String, clientID: String) -> SecretContext {
+        SecretContext(kind: "provider.client_secret", row: provider, owner: "countersign", binding: [clientID])
+    }
+
     /// The associated data: a label, then every member and the key's id, each prefixed by its
     /// length (so no two different contexts give the same bytes).
     func associatedData(keyID: String) -> [UInt8] {

@@ -1,5 +1,16 @@
-/// An OAuth provider whose accounts can be connected, with its real endpoints.
+/// An OAuth provider whose accounts can be connected, with its real endpoints and its departures
+/// from plain OAuth 2.0.
 public struct Provider: Sendable, Hashable {
+    /// How a provider's token endpoint speaks.
+    public enum Dialect: String, Sendable, Hashable {
+        /// RFC 6749: errors as HTTP 400 with `error`, scopes separated by spaces.
+        case standard
+        /// GitHub: `Accept: application/json` needed, errors as HTTP 200 with `error`, scopes separated by commas.
+        case github
+        /// Slack: every answer is HTTP 200 with `ok`; user tokens under `authed_user`, scopes separated by commas.
+        case slack
+    }
+
     /// The name connections refer to it by.
     public let name: String
     /// What people call it.
@@ -10,8 +21,45 @@ public struct Provider: Sendable, Hashable {
     public let tokenEndpoint: String
     /// Where a grant is revoked, if the provider has such an endpoint.
     public let revocationEndpoint: String?
+    /// The issuer the provider names in its authorization responses (RFC 9207), if it sends one.
+    public let issuer: String?
     /// Whether a refresh hands back a new refresh token (and the old one stops working).
     public let rotatesRefreshTokens: Bool
+    /// Whether a refresh can ask for fewer scopes than were granted (RFC 6749 §6).
+    public let narrowsScopes: Bool
+    /// How its token endpoint speaks.
+    public let dialect: Dialect
+    /// The authorization request parameter that carries the scopes (`user_scope` for Slack user tokens).
+    public let scopeParameter: String
+    /// Parameters the authorization request needs besides the standard ones.
+    public let authorizationParameters: [String: String]
+
+    /// Creates a provider.
+    public init(
+        name: String,
+        displayName: String,
+        authorizationEndpoint: String,
+        tokenEndpoint: String,
+        revocationEndpoint: String?,
+        issuer: String?,
+        rotatesRefreshTokens: Bool,
+        narrowsScopes: Bool,
+        dialect: Dialect,
+        scopeParameter: String = "scope",
+        authorizationParameters: [String: String] = [:]
+    ) {
+        self.name = name
+        self.displayName = displayName
+        self.authorizationEndpoint = authorizationEndpoint
+        self.tokenEndpoint = tokenEndpoint
+        self.revocationEndpoint = revocationEndpoint
+        self.issuer = issuer
+        self.rotatesRefreshTokens = rotatesRefreshTokens
+        self.narrowsScopes = narrowsScopes
+        self.dialect = dialect
+        self.scopeParameter = scopeParameter
+        self.authorizationParameters = authorizationParameters
+    }
 
     /// The providers Countersign knows, as each documents its OAuth endpoints.
     public static let catalog: [Provider] = [
@@ -20,17 +68,26 @@ public struct Provider: Sendable, Hashable {
             displayName: "GitHub",
             authorizationEndpoint: "https://github.com/login/oauth/authorize",
             tokenEndpoint: "https://github.com/login/oauth/access_token",
-            // DELETE /applications/{client_id}/grant, authenticated as the OAuth app.
+            // DELETE /applications/{client_id}/grant, authenticated as the app, with an access token in the body.
             revocationEndpoint: "https://api.github.com/applications/{client_id}/grant",
-            rotatesRefreshTokens: true
+            issuer: nil,
+            // GitHub App user tokens expire after eight hours and rotate their refresh token.
+            rotatesRefreshTokens: true,
+            narrowsScopes: false,
+            dialect: .github
         ),
         Provider(
             name: "slack",
             displayName: "Slack",
             authorizationEndpoint: "https://slack.com/oauth/v2/authorize",
             tokenEndpoint: "https://slack.com/api/oauth.v2.access",
+            // auth.revoke, authenticated with the access token being revoked.
             revocationEndpoint: "https://slack.com/api/auth.revoke",
-            rotatesRefreshTokens: true
+            issuer: nil,
+            rotatesRefreshTokens: true,
+            narrowsScopes: false,
+            dialect: .slack,
+            scopeParameter: "user_scope"
         ),
         Provider(
             name: "google",
@@ -38,10 +95,36 @@ public struct Provider: Sendable, Hashable {
             authorizationEndpoint: "https://accounts.google.com/o/oauth2/v2/auth",
             tokenEndpoint: "https://oauth2.googleapis.com/token",
             revocationEndpoint: "https://oauth2.googleapis.com/revoke",
-            rotatesRefreshTokens: false
+            issuer: "https://accounts.google.com",
+            rotatesRefreshTokens: false,
+            narrowsScopes: true,
+            dialect: .standard,
+            authorizationParameters: ["access_type": "offline", "prompt": "consent", "include_granted_scopes": "false"]
         ),
     ]
 
     /// The provider with this name.
     public static func named(_ name: String) -> Provider? { catalog.first { $0.name == name } }
+
+    /// The same provider with some endpoints replaced (a self-hosted provider, or a test server).
+    ///
+    /// Keys: `authorization`, `token`, `revocation`, `issuer`.
+    func replacing(_ endpoints: [String: String]) -> Provider {
+        Provider(
+            name: name,
+            displayName: displayName,
+            authorizationEndpoint: endpoints["authorization"] ?? authorizationEndpoint,
+            tokenEndpoint: endpoints["token"] ?? tokenEndpoint,
+            revocationEndpoint: endpoints["revocation"] ?? revocationEndpoint,
+            issuer: endpoints["issuer"] ?? issuer,
+            rotatesRefreshTokens: rotatesRefreshTokens,
+            narrowsScopes: narrowsScopes,
+            dialect: dialect,
+            scopeParameter: scopeParameter,
+            authorizationParameters: authorizationParameters
+        )
+    }
+
+    /// The separator of scopes in the provider's token responses.
+    var scopeSeparator: Character { dialect == .standard ? " " : "," }
 }

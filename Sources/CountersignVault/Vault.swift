@@ -16,10 +16,21 @@ public actor Vault {
         case sealed(reason: String)
     }
 
-    private let store: any VaultStore
+    let store: any VaultStore & ActionStore
     private let master: MasterKey?
     private var ring: KeyRing?
     private var sealedReason: String?
+    /// The clock (tokens' expiry, leases, audit times).
+    let clock: @Sendable () -> Date
+    /// How long a refresh may hold a connection before another vault may take over.
+    let refreshLease: TimeInterval
+    /// Who this vault is when it holds a refresh lease.
+    let instanceID = "vault-" + UUID().uuidString.lowercased()
+    /// Refreshes under way in this process, by connection and scope key.
+    var refreshes: [String: Task<MintedToken, any Error>] = [:]
+    /// Runs after a provider answered a refresh and before the answer is committed (tests
+    /// simulate a crash there).
+    var afterProviderResponse: (@Sendable () async throws -> Void)?
 
     /// Opens the vault over a store.
     ///
@@ -29,14 +40,16 @@ public actor Vault {
     /// - Throws: ``VaultError`` `.badKey` when a master key is present but unusable (malformed,
     ///   or in a file others can read): the caller must not start.
     public static func open(
-        store: any VaultStore,
+        store: any VaultStore & ActionStore,
         masterKey source: MasterKey.Source,
         actor: String,
-        now: Date = Date()
+        now: Date = Date(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        refreshLease: TimeInterval = 60
     ) async throws -> Vault {
         let keys = try await store.dataKeys()
         let master = try MasterKey.load(from: source, create: keys.isEmpty)
-        let vault = Vault(store: store, master: master)
+        let vault = Vault(store: store, master: master, clock: clock, refreshLease: refreshLease)
         guard let master else {
             await vault.seal(
                 because:
@@ -66,9 +79,16 @@ public actor Vault {
         return made.id
     }
 
-    private init(store: any VaultStore, master: MasterKey?) {
+    private init(
+        store: any VaultStore & ActionStore,
+        master: MasterKey?,
+        clock: @escaping @Sendable () -> Date,
+        refreshLease: TimeInterval
+    ) {
         self.store = store
         self.master = master
+        self.clock = clock
+        self.refreshLease = refreshLease
     }
 
     private func seal(because reason: String) {
@@ -105,7 +125,7 @@ public actor Vault {
         return .sealed(reason: sealedReason ?? "the vault is sealed")
     }
 
-    private func unsealedRing() throws(VaultError) -> KeyRing {
+    func unsealedRing() throws(VaultError) -> KeyRing {
         guard let ring else { throw VaultError(.sealed, "the vault is sealed: \(sealedReason ?? "no master key")") }
         return ring
     }
@@ -194,14 +214,14 @@ public actor Vault {
     }
 
     /// The ring, reloaded first when it lacks `keyID` (another process added a key since it was read).
-    private func ring(opening keyID: String) async throws -> KeyRing {
+    func ring(opening keyID: String) async throws -> KeyRing {
         if ring?.keys[keyID] == nil { try await reload() }
         return try unsealedRing()
     }
 
     /// Runs `body` with the ring; when another process has rotated the key in the meantime (the
     /// store refuses a secret sealed with a key that is no longer active), reloads and runs it again.
-    private func withCurrentKey(_ body: (KeyRing) async throws -> Void) async throws {
+    func withCurrentKey(_ body: (KeyRing) async throws -> Void) async throws {
         do {
             try await body(try unsealedRing())
         } catch let error as VaultError where error.code == .staleKey {
@@ -220,7 +240,7 @@ public actor Vault {
         public var resealed = 0
         /// Secrets that changed while they were being resealed and were resealed by their writer.
         public var changedMeanwhile = 0
-        /// Connections whose secret could not be opened (altered in the database), left as they were.
+        /// Connections (or providers) whose secret could not be opened (altered in the database), left as they were.
         public var unreadable: [String] = []
         /// Keys whose material was destroyed.
         public var retired: [String] = []
@@ -251,7 +271,8 @@ public actor Vault {
         _ = try unsealedRing()
         let newKey = try await addDataKey(master: master, actor: actor, now: now)
         var report = RotationReport(newKey: newKey)
-        let total = try await store.connections(principal: nil).count
+        let clients = try await store.providerClients()
+        let total = try await store.connections(principal: nil).count + clients.count
         var after: String?
         var done = 0
         while true {
@@ -282,6 +303,26 @@ public actor Vault {
             }
             progress(min(done, total), max(total, done))
         }
+        for client in clients where client.clientSecret.keyID != newKey {
+            done += 1
+            let ring = try await ring(opening: client.clientSecret.keyID)
+            let context = SecretContext.clientSecret(of: client.provider, clientID: client.clientID)
+            guard let plaintext = try? ring.open(client.clientSecret, context: context) else {
+                report.unreadable.append(client.provider)
+                continue
+            }
+            let replacement = try ring.seal(plaintext, context: context)
+            if try await store.resealProviderClient(
+                provider: client.provider,
+                expected: client.clientSecret,
+                replacement: replacement
+            ) {
+                report.resealed += 1
+            } else {
+                report.changedMeanwhile += 1
+            }
+        }
+        if !clients.isEmpty { progress(min(done, total), max(total, done)) }
         if retireOld {
             report.retired = try await store.retireUnusedDataKeys(actor: actor, now: now)
             ring?.forget(report.retired)

@@ -11,18 +11,30 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Vault")
-struct VaultTests {
+/// A fresh directory for one test's database and master key file.
+struct VaultFiles {
     let directory: URL
     let databasePath: String
     let keyPath: String
-    static let canary = "ghr_CANARY7f3a9b2c1d0e4f5a6b7c8d9e0f1a2b3c4d5e6f"
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appending(path: "countersign-vault-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         databasePath = directory.appending(path: "countersign.sqlite").path
         keyPath = directory.appending(path: "vault.key").path
+    }
+}
+
+@Suite("Vault")
+struct VaultTests {
+    let files: VaultFiles
+    var directory: URL { files.directory }
+    var databasePath: String { files.databasePath }
+    var keyPath: String { files.keyPath }
+    static let canary = "ghr_CANARY7f3a9b2c1d0e4f5a6b7c8d9e0f1a2b3c4d5e6f"
+
+    init() throws {
+        files = try VaultFiles()
     }
 
     func source(environment: String? = nil, file: String? = nil) -> MasterKey.Source {

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// What a connector knows about the request it executes.
 public struct ExecutionContext: Sendable {
     /// The request being executed.
@@ -6,13 +8,69 @@ public struct ExecutionContext: Sendable {
     public let principal: String
     /// The agent that proposed it.
     public let agent: String
+    /// Where access tokens for the request come from (the vault), if one is configured.
+    public let tokens: (any TokenVending)?
 
     /// Creates a context.
-    public init(requestID: String, principal: String, agent: String) {
+    public init(requestID: String, principal: String, agent: String, tokens: (any TokenVending)? = nil) {
         self.requestID = requestID
         self.principal = principal
         self.agent = agent
+        self.tokens = tokens
     }
+
+    /// An access token for this request at `provider`, for exactly the scopes the request was
+    /// assessed and approved with.
+    ///
+    /// - Parameters:
+    ///   - provider: The provider (`github`, `slack`, `google`…).
+    ///   - account: The principal's account there, when they have connected more than one.
+    /// - Returns: The token, to use for this call and drop.
+    /// - Throws: ``ConnectorError`` when no vault is configured or it refuses (no connection,
+    ///   insufficient scope, reconsent needed, rate limit…), in words that say what to do.
+    public func accessToken(provider: String, account: String? = nil) async throws(ConnectorError) -> AccessToken {
+        guard let tokens else {
+            throw .refused("no vault is configured, so no token for \(provider) can be vended")
+        }
+        return try await tokens.accessToken(provider: provider, account: account, for: self)
+    }
+}
+
+/// An access token vended for one executing request.
+///
+/// It lives in memory for the call that uses it and is dropped; its textual forms never show it.
+public struct AccessToken: Sendable, CustomStringConvertible {
+    /// The token.
+    public let secret: Secret
+    /// The scopes it carries.
+    public let scopes: [String]
+    /// When it stops working, if known.
+    public let expiresAt: Date?
+    /// Whether it comes from a source that cannot narrow scopes (it may carry more than asked for).
+    public let broad: Bool
+
+    /// Creates a token.
+    public init(secret: Secret, scopes: [String], expiresAt: Date?, broad: Bool) {
+        self.secret = secret
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.broad = broad
+    }
+
+    public var description: String { "AccessToken(<redacted>, scopes: \(scopes.joined(separator: " ")))" }
+}
+
+/// Vends access tokens to the executor, only for requests that are executing.
+public protocol TokenVending: Sendable {
+    /// An access token for the request in `context` at `provider`.
+    ///
+    /// - Throws: ``ConnectorError`` safe to show the agent; never holds a token.
+    func accessToken(
+        provider: String,
+        account: String?,
+        for context: ExecutionContext
+    ) async throws(ConnectorError)
+        -> AccessToken
 }
 
 /// Something Countersign can act on: it declares operations and executes approved ones.

@@ -9,6 +9,7 @@ public import Foundation
 public struct Executor: Sendable {
     private let store: any ActionStore
     private let connectors: [String: any Connector]
+    private let tokens: (any TokenVending)?
     private let now: @Sendable () -> Date
 
     /// Creates an executor.
@@ -16,10 +17,17 @@ public struct Executor: Sendable {
     /// - Parameters:
     ///   - store: Where requests are.
     ///   - connectors: The connectors, each found by its name.
+    ///   - tokens: Where connectors get access tokens (the vault), if anywhere.
     ///   - now: The clock.
-    public init(store: any ActionStore, connectors: [any Connector], now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        store: any ActionStore,
+        connectors: [any Connector],
+        tokens: (any TokenVending)? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.store = store
         self.connectors = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.tokens = tokens
         self.now = now
     }
 
@@ -59,7 +67,8 @@ public struct Executor: Sendable {
         let context = ExecutionContext(
             requestID: request.id,
             principal: request.action.principal,
-            agent: request.action.agent
+            agent: request.action.agent,
+            tokens: tokens
         )
         let outcome: ExecutionOutcome
         do {

@@ -104,6 +104,71 @@ public struct WrappedDataKey: Sendable, Hashable {
     }
 }
 
+/// A provider's OAuth client registration as the store keeps it: the client secret sealed.
+public struct ProviderClientRecord: Sendable, Hashable {
+    /// The provider's name in the catalog (`github`…).
+    public let provider: String
+    /// The client id the provider issued.
+    public let clientID: String
+    /// The client secret, sealed.
+    public let clientSecret: SealedSecret
+    /// The redirect URI registered with the provider, used exactly.
+    public let redirectURI: String
+    /// Endpoints that replace the catalog's (`authorization`, `token`, `revocation`, `issuer`),
+    /// for a self-hosted provider such as GitHub Enterprise Server.
+    public let endpoints: [String: String]
+    /// When it was last set.
+    public let updatedAt: Date
+
+    /// Creates a record.
+    public init(
+        provider: String,
+        clientID: String,
+        clientSecret: SealedSecret,
+        redirectURI: String,
+        endpoints: [String: String],
+        updatedAt: Date
+    ) {
+        self.provider = provider
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.redirectURI = redirectURI
+        self.endpoints = endpoints
+        self.updatedAt = updatedAt
+    }
+}
+
+/// An access token kept, sealed, until shortly before it expires.
+public struct CachedAccessToken: Sendable, Hashable {
+    /// The connection it was issued for.
+    public let connectionID: String
+    /// The scopes it was requested for, sorted and space-separated (the cache key).
+    public let scopeKey: String
+    /// The token, sealed.
+    public let token: SealedSecret
+    /// The scopes the provider says it carries.
+    public let grantedScopes: [String]
+    /// When it stops working.
+    public let expiresAt: Date
+
+    /// Creates a cache entry.
+    public init(connectionID: String, scopeKey: String, token: SealedSecret, grantedScopes: [String], expiresAt: Date) {
+        self.connectionID = connectionID
+        self.scopeKey = scopeKey
+        self.token = token
+        self.grantedScopes = grantedScopes
+        self.expiresAt = expiresAt
+    }
+}
+
+/// The outcome of asking for the right to refresh a connection's token.
+public enum RefreshClaim: Sendable {
+    /// The caller holds the lease until it finishes or the lease ends: here is the refresh token.
+    case claimed(connection: Connection, refreshToken: SealedSecret)
+    /// Another vault (in this or another process) is refreshing until at most this time.
+    case busy(until: Date)
+}
+
 /// Where data keys and connected accounts are kept.
 ///
 /// Every change is one transaction with its audit entry.
@@ -154,6 +219,57 @@ public protocol VaultStore: Sendable {
     ///
     /// - Throws: ``VaultError`` (`.connectionNotFound`) when there is none with this id.
     func deleteConnection(id: String, actor: String, now: Date, providerRevocation: String) async throws
+
+    /// Records (or replaces) a provider's client registration.
+    func setProviderClient(_ record: ProviderClientRecord, actor: String) async throws
+
+    /// A provider's client registration.
+    func providerClient(_ provider: String) async throws -> ProviderClientRecord?
+
+    /// Every provider client registration, in order of provider.
+    func providerClients() async throws -> [ProviderClientRecord]
+
+    /// Replaces a provider's sealed client secret if it is still `expected` (key rotation).
+    ///
+    /// - Returns: Whether it was replaced.
+    func resealProviderClient(provider: String, expected: SealedSecret, replacement: SealedSecret) async throws -> Bool
+
+    /// A cached access token for a connection and scope key, if one is kept.
+    func cachedAccessToken(connectionID: String, scopeKey: String) async throws -> CachedAccessToken?
+
+    /// Takes the lease to refresh a connection's token, unless another holder's lease is still running.
+    ///
+    /// - Throws: ``VaultError`` `.connectionNotFound`, or `.needsReconsent` when the connection can
+    ///   no longer be refreshed.
+    func claimRefresh(connectionID: String, owner: String, until: Date, now: Date) async throws -> RefreshClaim
+
+    /// Saves what a refresh returned and ends the lease, in one transaction: the new refresh token
+    /// (when the provider rotated it), the granted scopes, and the new access token for the cache.
+    func finishRefresh(
+        connectionID: String,
+        owner: String,
+        refreshToken: SealedSecret?,
+        cache: CachedAccessToken,
+        actor: String,
+        now: Date
+    ) async throws
+
+    /// Ends the lease without a new token; when `needsReconsent` gives a reason, the connection is
+    /// marked `needs_reconsent` and its cached tokens are dropped.
+    func abandonRefresh(
+        connectionID: String,
+        owner: String,
+        needsReconsent: String?,
+        actor: String,
+        now: Date
+    )
+        async throws
+
+    /// Records that a token was vended for a request, if the request is still executing with this digest.
+    ///
+    /// - Returns: Whether it was recorded; `false` means the request is not executing (or its payload
+    ///   changed) and no token may be used for it.
+    func recordVend(requestID: String, digest: ActionDigest, event: AuditEvent) async throws -> Bool
 }
 
 /// Why the vault refused something, in words that say what to do.
@@ -169,6 +285,24 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         case keyInUse = "key_in_use"
         /// A secret was sealed with a data key that is no longer the active one (another process rotated).
         case staleKey = "stale_key"
+        /// The connection's refresh token was refused by the provider; the principal must connect again.
+        case needsReconsent = "needs_reconsent"
+        /// The connection was not granted every scope the operation needs.
+        case insufficientScope = "insufficient_scope"
+        /// The provider has no client registration (`countersign providers set`).
+        case providerNotConfigured = "provider_not_configured"
+        /// The principal has no usable connection at the provider, or more than one.
+        case noConnection = "no_connection"
+        /// A token was asked for a request that is not executing.
+        case notExecuting = "not_executing"
+        /// The provider (or token service) rate-limited the call.
+        case rateLimited = "rate_limited"
+        /// The provider (or token service) failed or could not be reached.
+        case providerUnavailable = "provider_unavailable"
+        /// The provider refused Countersign's client (wrong client id or secret, grant not allowed).
+        case clientRejected = "client_rejected"
+        /// The provider answered with something that is not a valid token response.
+        case badResponse = "bad_response"
     }
 
     /// The kind of refusal.
@@ -188,4 +322,6 @@ extension AuditKind {
     public static let vaultKeyChanged = "vault.key_changed"
     /// A connection was made, re-sealed or removed.
     public static let connectionChanged = "connection.changed"
+    /// A provider's client registration was set.
+    public static let providerClientChanged = "provider_client.changed"
 }

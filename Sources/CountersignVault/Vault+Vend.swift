@@ -1,0 +1,296 @@
+public import Countersign
+import Crypto
+import Foundation
+
+/// An access token opened for one use, with what the provider said about it.
+struct MintedToken: Sendable {
+    let token: Secret
+    let grantedScopes: [String]
+    let expiresAt: Date
+}
+
+extension Vault: TokenVending {
+    /// How long before its expiry a cached token is no longer handed out.
+    static let expiryMargin: TimeInterval = 30
+    /// How long a token whose provider gave no lifetime is kept at most.
+    static let defaultLifetime: TimeInterval = 3600
+
+    public nonisolated func accessToken(
+        provider: String,
+        account: String?,
+        for context: ExecutionContext
+    ) async throws(ConnectorError) -> AccessToken {
+        do {
+            return try await vend(requestID: context.requestID, provider: provider, account: account)
+        } catch let error as VaultError {
+            switch error.code {
+            case .rateLimited, .providerUnavailable, .badResponse:
+                throw .failed("\(error.code.rawValue): \(error.description)")
+            default:
+                throw .refused("\(error.code.rawValue): \(error.description)")
+            }
+        } catch {
+            throw .failed("the vault could not vend a token: its store failed; nothing was sent to \(provider)")
+        }
+    }
+
+    /// An access token for an executing request, for exactly the scopes it was approved with.
+    ///
+    /// The request must be `executing` (claimed by the executor) with its payload intact; the token
+    /// is for the request's principal, from their connection at the provider, narrowed to the
+    /// request's scopes where the provider can narrow. Every vend is audited with a hash of the
+    /// token, in a transaction that checks again that the request is executing.
+    ///
+    /// - Throws: ``VaultError``: `.notExecuting`, `.noConnection`, `.insufficientScope`,
+    ///   `.needsReconsent`, `.providerNotConfigured`, `.rateLimited`, `.providerUnavailable`, `.sealed`…
+    func vend(requestID: String, provider name: String, account: String?) async throws -> AccessToken {
+        _ = try unsealedRing()
+        guard let request = try await store.request(id: requestID), request.state == .executing,
+            request.isPayloadIntact
+        else {
+            throw VaultError(
+                .notExecuting,
+                "request \(requestID) is not executing; tokens are vended only to its execution"
+            )
+        }
+        guard let provider = Provider.named(name) else { throw Self.unknownProvider(name) }
+        let principal = request.action.principal
+        let connection = try await usableConnection(principal: principal, provider: provider, account: account)
+        let needed = Array(Set(request.scopes)).sorted()
+        let missing = needed.filter { !connection.scopes.contains($0) }
+        guard missing.isEmpty else {
+            throw Self.insufficientScope(missing, connection: connection, needed: needed, by: "granted")
+        }
+        let client = try await oauthClient(for: name)
+        let scopeKey = client.provider.narrowsScopes ? needed.joined(separator: " ") : "*"
+        let minted = try await freshToken(connection: connection, client: client, scopeKey: scopeKey, needed: needed)
+        let short = needed.filter { !minted.grantedScopes.contains($0) }
+        guard short.isEmpty else {
+            throw Self.insufficientScope(short, connection: connection, needed: needed, by: "issued a token with")
+        }
+        let hash = Hex.encode(Array(SHA256.hash(data: Array(minted.token.reveal().utf8))))
+        let recorded = try await store.recordVend(
+            requestID: requestID,
+            digest: request.digest,
+            event: AuditEvent(
+                kind: AuditKind.tokenVended,
+                actor: "vault",
+                requestID: requestID,
+                at: clock(),
+                data: [
+                    "connection": .string(connection.id),
+                    "provider": .string(name),
+                    "account": .string(connection.account),
+                    "source": "vault",
+                    "scopesRequested": .array(needed.map(JSONValue.string)),
+                    "scopesGranted": .array(minted.grantedScopes.map(JSONValue.string)),
+                    "expiresAt": .string(Self.timestamp(minted.expiresAt)),
+                    "tokenSHA256": .string(hash),
+                ]
+            )
+        )
+        guard recorded else {
+            throw VaultError(.notExecuting, "request \(requestID) stopped executing; the token was not handed out")
+        }
+        return AccessToken(
+            secret: minted.token,
+            scopes: minted.grantedScopes,
+            expiresAt: minted.expiresAt,
+            broad: !Set(minted.grantedScopes).isSubset(of: needed)
+        )
+    }
+
+    /// The principal's one usable connection at the provider (or the one with `account`).
+    private func usableConnection(principal: String, provider: Provider, account: String?) async throws -> Connection {
+        let all = try await store.connections(principal: principal).filter {
+            $0.provider == provider.name && (account == nil || $0.account == account)
+        }
+        let active = all.filter { $0.status == .active }
+        if active.count == 1 { return active[0] }
+        if active.count > 1 {
+            throw VaultError(
+                .noConnection,
+                "\(principal) has \(active.count) \(provider.displayName) accounts connected (\(active.map(\.account).joined(separator: ", "))); the operation must name one"
+            )
+        }
+        if let stale = all.first {
+            throw VaultError(
+                .needsReconsent,
+                "the \(provider.displayName) connection of \(principal) (\(stale.account)) was refused by \(provider.displayName) and must be connected again: run `countersign connections connect \(provider.name) --principal \(principal)`"
+            )
+        }
+        throw VaultError(
+            .noConnection,
+            "\(principal) has no \(provider.displayName) account connected\(account.map { " as \($0)" } ?? ""): run `countersign connections connect \(provider.name) --principal \(principal)`"
+        )
+    }
+
+    private static func insufficientScope(
+        _ missing: [String],
+        connection: Connection,
+        needed: [String],
+        by verb: String
+    ) -> VaultError {
+        VaultError(
+            .insufficientScope,
+            "\(connection.provider) \(verb) \(connection.account) without \(missing.joined(separator: ", ")), which this operation needs; connect again with them: `countersign connections connect \(connection.provider) --principal \(connection.principal) --scopes \(Array(Set(connection.scopes + needed)).sorted().joined(separator: ","))`"
+        )
+    }
+
+    // MARK: Cache and refresh
+
+    /// A cached token that is still good, or a new one from a refresh (one at a time per connection).
+    private func freshToken(
+        connection: Connection,
+        client: OAuthClient,
+        scopeKey: String,
+        needed: [String]
+    ) async throws -> MintedToken {
+        if let cached = try await cachedToken(connection: connection, scopeKey: scopeKey) { return cached }
+        let key = connection.id + " " + scopeKey
+        if let running = refreshes[key] { return try await running.value }
+        let task = Task {
+            try await self.refresh(connection: connection, client: client, scopeKey: scopeKey, needed: needed)
+        }
+        refreshes[key] = task
+        defer { refreshes[key] = nil }
+        return try await task.value
+    }
+
+    private func cachedToken(connection: Connection, scopeKey: String) async throws -> MintedToken? {
+        guard let cached = try await store.cachedAccessToken(connectionID: connection.id, scopeKey: scopeKey),
+            cached.expiresAt.timeIntervalSince(clock()) > Self.expiryMargin
+        else { return nil }
+        guard let ring = try? await ring(opening: cached.token.keyID),
+            let plaintext = try? ring.open(cached.token, context: .accessToken(of: connection, scopeKey: scopeKey))
+        else { return nil }
+        return MintedToken(
+            token: Secret(String(decoding: plaintext, as: UTF8.self)),
+            grantedScopes: cached.grantedScopes,
+            expiresAt: cached.expiresAt
+        )
+    }
+
+    /// Refreshes under the connection's lease: waits while another vault holds it, then takes it,
+    /// uses the refresh token once, and commits the new refresh token with the new access token
+    /// before the access token is used.
+    private func refresh(
+        connection: Connection,
+        client: OAuthClient,
+        scopeKey: String,
+        needed: [String]
+    ) async throws -> MintedToken {
+        let giveUp = Date().addingTimeInterval(refreshLease + 5)
+        while true {
+            let now = clock()
+            let claim = try await store.claimRefresh(
+                connectionID: connection.id,
+                owner: instanceID,
+                until: now.addingTimeInterval(refreshLease),
+                now: now
+            )
+            guard case .claimed(let current, let sealed) = claim else {
+                guard Date() < giveUp else {
+                    throw VaultError(
+                        .providerUnavailable,
+                        "another Countersign process has been refreshing the \(connection.provider) connection of \(connection.principal) for too long; try again"
+                    )
+                }
+                try await Task.sleep(for: .milliseconds(40))
+                if let cached = try await cachedToken(connection: connection, scopeKey: scopeKey) { return cached }
+                continue
+            }
+            // Another vault may have finished just before this one took the lease.
+            if let cached = try await cachedToken(connection: current, scopeKey: scopeKey) {
+                try await store.abandonRefresh(
+                    connectionID: current.id,
+                    owner: instanceID,
+                    needsReconsent: nil,
+                    actor: "vault",
+                    now: clock()
+                )
+                return cached
+            }
+            return try await refresh(current, sealed: sealed, client: client, scopeKey: scopeKey, needed: needed)
+        }
+    }
+
+    private func refresh(
+        _ connection: Connection,
+        sealed: SealedSecret,
+        client: OAuthClient,
+        scopeKey: String,
+        needed: [String]
+    ) async throws -> MintedToken {
+        let response: TokenResponse
+        do {
+            let plaintext = try await ring(opening: sealed.keyID).open(sealed, context: .refreshToken(of: connection))
+            response = try await client.refresh(
+                Secret(String(decoding: plaintext, as: UTF8.self)),
+                scopes: client.provider.narrowsScopes ? needed : nil
+            )
+        } catch let error as VaultError where error.code == .needsReconsent || error.code == .badKey {
+            try await store.abandonRefresh(
+                connectionID: connection.id,
+                owner: instanceID,
+                needsReconsent: error.description,
+                actor: "vault",
+                now: clock()
+            )
+            throw VaultError(
+                .needsReconsent,
+                "\(error.description); the \(connection.provider) connection of \(connection.principal) must be connected again: run `countersign connections connect \(connection.provider) --principal \(connection.principal)`"
+            )
+        } catch {
+            try await store.abandonRefresh(
+                connectionID: connection.id,
+                owner: instanceID,
+                needsReconsent: nil,
+                actor: "vault",
+                now: clock()
+            )
+            throw error
+        }
+        // A crash here loses the provider's answer: with rotation the next refresh presents a used
+        // refresh token and the connection ends `needs_reconsent`; without, the old one still works.
+        if let afterProviderResponse { try await afterProviderResponse() }
+        let now = clock()
+        let expiresAt = now.addingTimeInterval(min(response.expiresIn ?? Self.defaultLifetime, 86_400 * 7))
+        let granted = response.scopes ?? connection.scopes
+        try await withCurrentKey { ring throws in
+            let newRefresh = try response.refreshToken.map {
+                try ring.seal(Array($0.reveal().utf8), context: .refreshToken(of: connection))
+            }
+            let access = try ring.seal(
+                Array(response.accessToken.reveal().utf8),
+                context: .accessToken(of: connection, scopeKey: scopeKey)
+            )
+            try await store.finishRefresh(
+                connectionID: connection.id,
+                owner: instanceID,
+                refreshToken: newRefresh,
+                cache: CachedAccessToken(
+                    connectionID: connection.id,
+                    scopeKey: scopeKey,
+                    token: access,
+                    grantedScopes: granted,
+                    expiresAt: expiresAt
+                ),
+                actor: "vault",
+                now: now
+            )
+        }
+        return MintedToken(token: response.accessToken, grantedScopes: granted, expiresAt: expiresAt)
+    }
+
+    /// Sets what runs between a provider's refresh answer and its commit (tests).
+    func setAfterProviderResponse(_ hook: (@Sendable () async throws -> Void)?) {
+        afterProviderResponse = hook
+    }
+
+    private static func timestamp(_ date: Date) -> String {
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted)
+        )
+    }
+}
