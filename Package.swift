@@ -81,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Countersign",
                 "CountersignStore",
+                "CountersignVault",
                 "CountersignConnectors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,6 +140,7 @@ let package = Package(
                 "Countersign",
                 "CountersignStore",
                 "CountersignServer",
+                "CountersignVault",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -161,10 +163,14 @@ let package = Package(
                 "Countersign",
                 "CountersignStore",
                 "CountersignVault",
+                "CountersignServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

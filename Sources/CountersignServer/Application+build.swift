@@ -1,4 +1,5 @@
 public import Countersign
+public import CountersignVault
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
@@ -31,6 +32,8 @@ public struct ServerContext: Sendable {
     public let users: any UserStore
     /// Opens approvers' sealed TOTP secrets for step-up.
     public let secrets: SecretBox
+    /// Connected accounts and the tokens vended for them, if the server has a vault.
+    public let vault: Vault?
 
     /// Creates a context.
     public init(
@@ -39,7 +42,8 @@ public struct ServerContext: Sendable {
         events: RequestEvents,
         agents: any AgentStore,
         users: any UserStore,
-        secrets: SecretBox
+        secrets: SecretBox,
+        vault: Vault? = nil
     ) {
         self.gateway = gateway
         self.requests = requests
@@ -47,6 +51,7 @@ public struct ServerContext: Sendable {
         self.agents = agents
         self.users = users
         self.secrets = secrets
+        self.vault = vault
     }
 }
 
@@ -83,7 +88,16 @@ public func buildApplication(
 public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ProblemMiddleware())
-    router.get("/healthz") { _, _ in Response.json(["status": "ok"]) }
+    router.get("/healthz") { _, _ in
+        var health: [String: JSONValue] = ["status": "ok"]
+        switch await context.vault?.status {
+        case .unsealed: health["vault"] = ["state": "unsealed"]
+        case .sealed(let reason): health["vault"] = ["state": "sealed", "reason": .string(reason)]
+        case nil: health["vault"] = ["state": "absent"]
+        }
+        return Response.json(.object(health))
+    }
+    if let vault = context.vault { ConnectRoutes.add(to: router, vault: vault) }
     router.get("/openapi.json") { _, _ in
         Response(
             status: .ok,

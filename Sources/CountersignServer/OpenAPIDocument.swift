@@ -344,23 +344,66 @@ enum OpenAPIDocument {
           "paths": {
             "/healthz": {
               "get": {
-                "summary": "Liveness",
+                "summary": "Liveness, and whether the vault is sealed",
                 "responses": {
                   "200": {
-                    "description": "The server runs.",
+                    "description": "The server runs. `vault.state` is `sealed` (with the reason) when no master key opens the vault: nothing that needs a connected account's token can run.",
                     "content": {
                       "application/json": {
                         "schema": {
                           "type": "object",
+                          "required": ["status", "vault"],
                           "properties": {
                             "status": {
                               "const": "ok"
+                            },
+                            "vault": {
+                              "type": "object",
+                              "required": ["state"],
+                              "properties": {
+                                "state": {
+                                  "enum": ["unsealed", "sealed", "absent"]
+                                },
+                                "reason": {
+                                  "type": "string"
+                                }
+                              }
                             }
                           }
                         }
                       }
                     }
                   }
+                }
+              }
+            },
+            "/oauth/start": {
+              "get": {
+                "summary": "Open a connect link in the principal's browser",
+                "description": "The link printed by `countersign connections connect`. Opens once: sets an HttpOnly, SameSite=Lax cookie that binds the flow to this browser and redirects to the provider's consent screen with a single-use `state` and a PKCE S256 challenge.",
+                "parameters": [
+                  {"name": "flow", "in": "query", "required": true, "schema": {"type": "string"}},
+                  {"name": "key", "in": "query", "required": true, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                  "302": {"description": "To the provider's authorization endpoint."},
+                  "400": {"description": "An HTML page: the link is unknown, used or expired.", "content": {"text/html": {}}}
+                }
+              }
+            },
+            "/oauth/callback": {
+              "get": {
+                "summary": "The provider's redirect back: finishes connecting the account",
+                "description": "Checks the `state` (single use, issued to this browser's cookie), the issuer (`iss`, RFC 9207) where the provider names one, exchanges the code with the PKCE verifier at the exact redirect URI, and records the connection with its refresh token sealed.",
+                "parameters": [
+                  {"name": "code", "in": "query", "schema": {"type": "string"}},
+                  {"name": "state", "in": "query", "schema": {"type": "string"}},
+                  {"name": "iss", "in": "query", "schema": {"type": "string"}},
+                  {"name": "error", "in": "query", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                  "200": {"description": "An HTML page: the account is connected.", "content": {"text/html": {}}},
+                  "400": {"description": "An HTML page: nothing was connected, and why.", "content": {"text/html": {}}}
                 }
               }
             },

@@ -199,6 +199,41 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v6: connect flows") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE connect_flows (
+                        id TEXT PRIMARY KEY NOT NULL CHECK (id LIKE 'flow_%' AND length(id) = 29),
+                        start_key_hash BLOB NOT NULL CHECK (length(start_key_hash) = 32),
+                        state_hash BLOB UNIQUE CHECK (state_hash IS NULL OR length(state_hash) = 32),
+                        binder_hash BLOB CHECK (binder_hash IS NULL OR length(binder_hash) = 32),
+                        verifier BLOB,
+                        key_id TEXT REFERENCES vault_keys (id),
+                        provider TEXT NOT NULL,
+                        principal TEXT NOT NULL,
+                        scopes TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        opened_at REAL,
+                        finished_at REAL,
+                        CHECK ((opened_at IS NULL) = (state_hash IS NULL)),
+                        CHECK ((verifier IS NULL) = (key_id IS NULL))
+                    ) STRICT;
+                    CREATE TRIGGER connect_flows_active_key BEFORE UPDATE OF verifier ON connect_flows
+                    WHEN NEW.key_id IS NOT NULL AND (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    DROP TRIGGER vault_keys_retire_unused;
+                    CREATE TRIGGER vault_keys_retire_unused BEFORE UPDATE OF state ON vault_keys
+                    WHEN NEW.state = 'retired' AND (
+                        EXISTS (SELECT 1 FROM connections WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM provider_clients WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM access_tokens WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM connect_flows WHERE key_id = NEW.id))
+                    BEGIN SELECT RAISE(ABORT, 'a data key still in use cannot be retired'); END;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -45,9 +45,16 @@ extension SQLiteStore: VaultStore {
 
     public func retireUnusedDataKeys(actor: String, now: Date) async throws -> [String] {
         try await transaction { db in
-            // Cached access tokens are only a cache: those under old keys are dropped, not resealed.
+            // Cached access tokens are only a cache, and connect flows last minutes: those under old
+            // keys are dropped, not resealed (a flow under way must be started again).
             try db.execute(
                 sql: "DELETE FROM access_tokens WHERE key_id NOT IN (SELECT id FROM vault_keys WHERE state = 'active')"
+            )
+            try db.execute(
+                sql: """
+                    DELETE FROM connect_flows WHERE key_id IS NOT NULL
+                    AND key_id NOT IN (SELECT id FROM vault_keys WHERE state = 'active')
+                    """
             )
             let unused = try String.fetchAll(
                 db,
@@ -438,6 +445,151 @@ extension SQLiteStore: VaultStore {
                 in: db
             )
         }
+    }
+
+    public func replaceConnection(_ connection: Connection, refreshToken: SealedSecret, actor: String) async throws {
+        let scopes = CanonicalJSON.string(.array(connection.scopes.map(JSONValue.string)))
+        try await transaction { db in
+            try Self.refusingStaleKey {
+                try db.execute(
+                    sql: """
+                        UPDATE connections SET refresh_token = ?, key_id = ?, scopes = ?, status = 'active',
+                        refresh_owner = NULL, refresh_until = NULL, updated_at = ?
+                        WHERE id = ? AND principal = ? AND provider = ? AND account = ?
+                        """,
+                    arguments: [
+                        Data(refreshToken.bytes), refreshToken.keyID, scopes,
+                        connection.updatedAt.timeIntervalSince1970,
+                        connection.id, connection.principal, connection.provider, connection.account,
+                    ]
+                )
+            }
+            guard db.changesCount == 1 else {
+                throw VaultError(.connectionNotFound, "no connection \(connection.id) to replace")
+            }
+            try db.execute(sql: "DELETE FROM access_tokens WHERE connection_id = ?", arguments: [connection.id])
+            _ = try AuditWriter.append(
+                AuditEvent(
+                    kind: AuditKind.connectionChanged,
+                    actor: actor,
+                    at: connection.updatedAt,
+                    data: [
+                        "connection": .string(connection.id),
+                        "change": "reconnected",
+                        "principal": .string(connection.principal),
+                        "provider": .string(connection.provider),
+                        "account": .string(connection.account),
+                        "scopes": .array(connection.scopes.map(JSONValue.string)),
+                    ]
+                ),
+                in: db
+            )
+        }
+    }
+
+    public func createConnectFlow(_ flow: ConnectFlow, startKeyHash: [UInt8]) async throws {
+        try await transaction { db in
+            // Flows that ended or expired long ago are of no use to anyone.
+            try db.execute(
+                sql: "DELETE FROM connect_flows WHERE expires_at < ?",
+                arguments: [flow.createdAt.timeIntervalSince1970 - 86_400]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO connect_flows (id, start_key_hash, provider, principal, scopes, actor, created_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    flow.id, Data(startKeyHash), flow.provider, flow.principal,
+                    CanonicalJSON.string(.array(flow.scopes.map(JSONValue.string))), flow.actor,
+                    flow.createdAt.timeIntervalSince1970, flow.expiresAt.timeIntervalSince1970,
+                ]
+            )
+        }
+    }
+
+    public func openConnectFlow(
+        id: String,
+        startKeyHash: [UInt8],
+        stateHash: [UInt8],
+        binderHash: [UInt8],
+        verifier: SealedSecret,
+        now: Date
+    ) async throws -> ConnectFlow? {
+        try await transaction { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql:
+                        "\(Self.flowSelect), start_key_hash FROM connect_flows WHERE id = ? AND opened_at IS NULL AND expires_at > ?",
+                    arguments: [id, now.timeIntervalSince1970]
+                ),
+                ConstantTime.equals(Array(row[8] as Data), startKeyHash)
+            else { return nil }
+            try Self.refusingStaleKey {
+                try db.execute(
+                    sql: """
+                        UPDATE connect_flows SET state_hash = ?, binder_hash = ?, verifier = ?, key_id = ?, opened_at = ?
+                        WHERE id = ? AND opened_at IS NULL
+                        """,
+                    arguments: [
+                        Data(stateHash), Data(binderHash), Data(verifier.bytes), verifier.keyID,
+                        now.timeIntervalSince1970, id,
+                    ]
+                )
+            }
+            return try Self.flow(from: row)
+        }
+    }
+
+    public func finishConnectFlow(stateHash: [UInt8], binderHash: [UInt8], now: Date) async throws -> ConnectFlow? {
+        try await transaction { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        \(Self.flowSelect), binder_hash, verifier, key_id FROM connect_flows
+                        WHERE state_hash = ? AND finished_at IS NULL
+                        """,
+                    arguments: [Data(stateHash)]
+                )
+            else { return nil }
+            // Used once, whatever the outcome: a wrong browser or a late callback ends the flow too.
+            try db.execute(
+                sql: "UPDATE connect_flows SET finished_at = ? WHERE id = ?",
+                arguments: [now.timeIntervalSince1970, row[0] as String]
+            )
+            guard ConstantTime.equals(Array(row[8] as Data), binderHash), (row[6] as Double) > now.timeIntervalSince1970
+            else { return nil }
+            let flow = try Self.flow(from: row)
+            return ConnectFlow(
+                id: flow.id,
+                provider: flow.provider,
+                principal: flow.principal,
+                scopes: flow.scopes,
+                actor: flow.actor,
+                createdAt: flow.createdAt,
+                expiresAt: flow.expiresAt,
+                verifier: SealedSecret(keyID: row[10], bytes: Array(row[9] as Data))
+            )
+        }
+    }
+
+    private static let flowSelect = """
+        SELECT id, provider, principal, scopes, actor, created_at, expires_at, opened_at
+        """
+
+    private static func flow(from row: Row) throws -> ConnectFlow {
+        let id: String = row[0]
+        return ConnectFlow(
+            id: id,
+            provider: row[1],
+            principal: row[2],
+            scopes: try scopes(row[3], of: id),
+            actor: row[4],
+            createdAt: Date(timeIntervalSince1970: row[5]),
+            expiresAt: Date(timeIntervalSince1970: row[6])
+        )
     }
 
     public func recordVend(requestID: String, digest: ActionDigest, event: AuditEvent) async throws -> Bool {

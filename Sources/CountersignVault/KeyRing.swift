@@ -49,6 +49,11 @@ public struct SecretContext: Sendable, Hashable {
         SecretContext(kind: "provider.client_secret", row: provider, owner: "countersign", binding: [clientID])
     }
 
+    /// The context of a connect flow's PKCE verifier.
+    public static func verifier(ofFlow id: String) -> SecretContext {
+        SecretContext(kind: "connect_flow.verifier", row: id, owner: "countersign")
+    }
+
     /// The associated data: a label, then every member and the key's id, each prefixed by its
     /// length (so no two different contexts give the same bytes).
     func associatedData(keyID: String) -> [UInt8] {

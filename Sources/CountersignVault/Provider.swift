@@ -21,6 +21,8 @@ public struct Provider: Sendable, Hashable {
     public let tokenEndpoint: String
     /// Where a grant is revoked, if the provider has such an endpoint.
     public let revocationEndpoint: String?
+    /// Where the account a token belongs to is read, when the token response does not say (GitHub).
+    public let accountEndpoint: String?
     /// The issuer the provider names in its authorization responses (RFC 9207), if it sends one.
     public let issuer: String?
     /// Whether a refresh hands back a new refresh token (and the old one stops working).
@@ -41,6 +43,7 @@ public struct Provider: Sendable, Hashable {
         authorizationEndpoint: String,
         tokenEndpoint: String,
         revocationEndpoint: String?,
+        accountEndpoint: String? = nil,
         issuer: String?,
         rotatesRefreshTokens: Bool,
         narrowsScopes: Bool,
@@ -53,6 +56,7 @@ public struct Provider: Sendable, Hashable {
         self.authorizationEndpoint = authorizationEndpoint
         self.tokenEndpoint = tokenEndpoint
         self.revocationEndpoint = revocationEndpoint
+        self.accountEndpoint = accountEndpoint
         self.issuer = issuer
         self.rotatesRefreshTokens = rotatesRefreshTokens
         self.narrowsScopes = narrowsScopes
@@ -70,6 +74,7 @@ public struct Provider: Sendable, Hashable {
             tokenEndpoint: "https://github.com/login/oauth/access_token",
             // DELETE /applications/{client_id}/grant, authenticated as the app, with an access token in the body.
             revocationEndpoint: "https://api.github.com/applications/{client_id}/grant",
+            accountEndpoint: "https://api.github.com/user",
             issuer: nil,
             // GitHub App user tokens expire after eight hours and rotate their refresh token.
             rotatesRefreshTokens: true,
@@ -108,7 +113,7 @@ public struct Provider: Sendable, Hashable {
 
     /// The same provider with some endpoints replaced (a self-hosted provider, or a test server).
     ///
-    /// Keys: `authorization`, `token`, `revocation`, `issuer`.
+    /// Keys: `authorization`, `token`, `revocation`, `account`, `issuer`.
     func replacing(_ endpoints: [String: String]) -> Provider {
         Provider(
             name: name,
@@ -116,6 +121,7 @@ public struct Provider: Sendable, Hashable {
             authorizationEndpoint: endpoints["authorization"] ?? authorizationEndpoint,
             tokenEndpoint: endpoints["token"] ?? tokenEndpoint,
             revocationEndpoint: endpoints["revocation"] ?? revocationEndpoint,
+            accountEndpoint: endpoints["account"] ?? accountEndpoint,
             issuer: endpoints["issuer"] ?? issuer,
             rotatesRefreshTokens: rotatesRefreshTokens,
             narrowsScopes: narrowsScopes,
@@ -124,6 +130,12 @@ public struct Provider: Sendable, Hashable {
             authorizationParameters: authorizationParameters
         )
     }
+
+    /// The scopes a connect flow asks for besides the operation's: what identifies the account.
+    var identityScopes: [String] { name == "google" ? ["openid", "email"] : [] }
+
+    /// The separator of scopes in the provider's authorization requests.
+    var requestScopeSeparator: String { dialect == .slack ? "," : " " }
 
     /// The separator of scopes in the provider's token responses.
     var scopeSeparator: Character { dialect == .standard ? " " : "," }

@@ -24,7 +24,7 @@ extension Vault {
     ///   - clientSecret: The client secret.
     ///   - redirectURI: The callback registered with the provider: `https`, or `http` on a loopback address.
     ///   - endpoints: Endpoints that replace the catalog's (`authorization`, `token`, `revocation`,
-    ///     `issuer`), each `https` or `http` on a loopback address.
+    ///     `account`, `issuer`), each `https` or `http` on a loopback address.
     ///   - actor: Who sets it.
     /// - Throws: ``VaultError`` `.unknownProvider`, `.invalidInput`, `.sealed`.
     public func setProviderClient(
@@ -44,12 +44,12 @@ extension Vault {
             throw VaultError(.invalidInput, "the client secret must be one word of at most 1,024 bytes")
         }
         try Self.checkEndpoint(redirectURI, name: "redirect URI")
-        let allowed: Set<String> = ["authorization", "token", "revocation", "issuer"]
+        let allowed: Set<String> = ["authorization", "token", "revocation", "account", "issuer"]
         for (name, url) in endpoints {
             guard allowed.contains(name) else {
                 throw VaultError(
                     .invalidInput,
-                    "unknown endpoint \"\(name)\"; known: authorization, token, revocation, issuer"
+                    "unknown endpoint \"\(name)\"; known: authorization, token, revocation, account, issuer"
                 )
             }
             try Self.checkEndpoint(url, name: "\(name) endpoint")

@@ -140,7 +140,7 @@ extension Vault: TokenVending {
     // MARK: Cache and refresh
 
     /// A cached token that is still good, or a new one from a refresh (one at a time per connection).
-    private func freshToken(
+    func freshToken(
         connection: Connection,
         client: OAuthClient,
         scopeKey: String,

@@ -152,9 +152,7 @@ public actor Vault {
                 "unknown provider \"\(provider)\"; known: \(Provider.catalog.map(\.name).joined(separator: ", "))"
             )
         }
-        guard principal.contains("@"), !principal.contains(where: \.isWhitespace) else {
-            throw VaultError(.invalidInput, "the principal must be an e-mail address, without spaces")
-        }
+        try Self.checkPrincipal(principal)
         guard !account.isEmpty, !account.contains(where: \.isNewline) else {
             throw VaultError(.invalidInput, "the account must be given, on one line")
         }

@@ -13,9 +13,14 @@ struct VaultOptions: ParsableArguments {
     var masterKeyFile: String?
 
     func source(for directory: DataDirectory) -> MasterKey.Source {
+        Self.source(file: masterKeyFile, for: directory)
+    }
+
+    /// The master key's source: the environment, else `file`, else the data directory's key file.
+    static func source(file: String?, for directory: DataDirectory) -> MasterKey.Source {
         MasterKey.Source(
             environment: Environment.value("COUNTERSIGN_MASTER_KEY").flatMap { $0.isEmpty ? nil : $0 },
-            file: masterKeyFile,
+            file: file,
             defaultFile: directory.masterKeyPath
         )
     }
@@ -39,11 +44,74 @@ struct ConnectionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connections",
         abstract: "Connected accounts: the refresh tokens Countersign holds, sealed, on principals' behalf.",
-        subcommands: [Import.self, List.self, Revoke.self]
+        subcommands: [Connect.self, Import.self, List.self, Revoke.self]
     )
 }
 
+/// Splits a comma-separated list, dropping blanks.
+private func commaList(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
 extension ConnectionsCommand {
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect a principal's account: print a link to open in their browser.",
+            discussion: """
+                The link is good for ten minutes and opens once; the browser that opens it is sent to the \
+                provider's consent screen (authorization code with PKCE), and the running Countersign server \
+                finishes the connection at its /oauth/callback. Register the provider's client first with \
+                `countersign providers set`. Example: countersign connections connect github --principal \
+                ana@acme.test --scopes repo
+                """
+        )
+
+        @Argument(help: "The provider: \(Provider.catalog.map(\.name).joined(separator: ", ")).")
+        var provider: String
+
+        @Option(help: "The principal (an e-mail address) on whose behalf the account will act.")
+        var principal: String
+
+        @Option(help: "The scopes to ask for, separated by commas.")
+        var scopes: String
+
+        @Option(help: "The Countersign server's base URL (default: the origin of the registered redirect URI).")
+        var server: String?
+
+        @OptionGroup var data: DataOptions
+        @OptionGroup var vaultOptions: VaultOptions
+
+        func run() async throws {
+            let (_, vault) = try await vaultOptions.open(data)
+            do {
+                let registered = try await vault.providerClients().first { $0.provider == provider }
+                let base = server ?? registered.flatMap { Self.origin(of: $0.redirectURI) } ?? "http://127.0.0.1:8787"
+                let link = try await vault.beginConnect(
+                    provider: provider,
+                    principal: principal,
+                    scopes: commaList(scopes),
+                    serverURL: base,
+                    actor: AgentsCommand.actor
+                )
+                print("Open this link in \(principal)'s browser (once, before \(Timestamp.string(link.expiresAt))):")
+                print("")
+                print("  \(link.url)")
+                print("")
+                print("The Countersign server at \(base) must be running to finish the connection.")
+            } catch let error as VaultError {
+                throw CommandError(error.description)
+            }
+        }
+
+        /// `scheme://host[:port]` of a URL.
+        static func origin(of url: String) -> String? {
+            guard let components = URLComponents(string: url), let scheme = components.scheme,
+                let host = components.host
+            else { return nil }
+            return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)\(components.port.map { ":\($0)" } ?? "")"
+        }
+    }
+
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record an existing refresh token (read from standard input) as a connected account.",
@@ -77,7 +145,7 @@ extension ConnectionsCommand {
                     provider: provider,
                     principal: principal,
                     account: account,
-                    scopes: scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                    scopes: commaList(scopes),
                     refreshToken: token,
                     actor: AgentsCommand.actor
                 )
@@ -106,7 +174,7 @@ extension ConnectionsCommand {
             }
             guard !connections.isEmpty else {
                 print(
-                    "no connections; record one with `countersign connections import PROVIDER --principal EMAIL --account NAME`"
+                    "no connections; make one with `countersign connections connect PROVIDER --principal EMAIL --scopes …`"
                 )
                 return
             }
@@ -144,15 +212,114 @@ extension ConnectionsCommand {
             guard let connection = try await vault.connection(id: id) else {
                 throw CommandError("no connection \(id); `countersign connections list` shows them")
             }
-            // No OAuth client is configured for any provider yet, so the grant cannot be revoked at
-            // the provider from here; say so rather than claim it was.
             let provider = Provider.named(connection.provider)?.displayName ?? connection.provider
-            let revocation = "not attempted: no OAuth client is configured for \(connection.provider)"
-            try await vault.deleteConnection(id: id, providerRevocation: revocation, actor: AgentsCommand.actor)
+            let outcome: Vault.ProviderRevocation
+            do {
+                outcome = try await vault.revokeConnection(id: id, actor: AgentsCommand.actor)
+            } catch let error as VaultError {
+                throw CommandError(error.description)
+            }
             print("connection \(id) removed; its sealed refresh token is destroyed in Countersign.")
-            print(
-                "It was NOT revoked at \(provider) (\(revocation)): revoke the grant in \(provider)'s settings for \(connection.account)."
-            )
+            switch outcome {
+            case .revoked:
+                print("The grant was revoked at \(provider).")
+            case .notPossible(let reason), .failed(let reason):
+                // Never reported as success: the grant may still be live at the provider.
+                StandardError.write(
+                    "The grant was NOT revoked at \(provider) (\(reason)): revoke it in \(provider)'s settings for \(connection.account)."
+                )
+                throw ExitCode(2)
+            }
+        }
+    }
+}
+
+struct ProvidersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "providers",
+        abstract: "Countersign's OAuth client registrations at GitHub, Slack and Google.",
+        subcommands: [Register.self, List.self]
+    )
+}
+
+extension ProvidersCommand {
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract:
+                "Register (or replace) the OAuth client for a provider; the client secret is read from standard input.",
+            discussion: """
+                The redirect URI must be registered with the provider exactly as given here, and point at \
+                this Countersign server's /oauth/callback. Example: countersign providers set github \
+                --client-id Iv1.0123 --redirect-uri https://countersign.acme.test/oauth/callback < secret.txt
+                """
+        )
+
+        @Argument(help: "The provider: \(Provider.catalog.map(\.name).joined(separator: ", ")).")
+        var provider: String
+
+        @Option(help: "The client id the provider issued.")
+        var clientID: String
+
+        @Option(help: "The callback registered with the provider (https, or http on 127.0.0.1/localhost).")
+        var redirectURI: String
+
+        @Option(
+            name: .customLong("endpoint"),
+            help:
+                "Replace one of the catalog's endpoints, as NAME=URL (authorization, token, revocation, account, issuer); repeatable."
+        )
+        var endpoints: [String] = []
+
+        @OptionGroup var data: DataOptions
+        @OptionGroup var vaultOptions: VaultOptions
+
+        func run() async throws {
+            var replaced: [String: String] = [:]
+            for entry in endpoints {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw ValidationError("--endpoint takes NAME=URL, not \(entry)") }
+                replaced[parts[0]] = parts[1]
+            }
+            let secret = try PasswordInput.readOnce("client secret")
+            let (_, vault) = try await vaultOptions.open(data)
+            do {
+                try await vault.setProviderClient(
+                    provider: provider,
+                    clientID: clientID,
+                    clientSecret: secret,
+                    redirectURI: redirectURI,
+                    endpoints: replaced,
+                    actor: AgentsCommand.actor
+                )
+            } catch let error as VaultError {
+                throw CommandError(error.description)
+            }
+            print("\(provider): client \(clientID) registered (secret sealed), redirect URI \(redirectURI)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the registered clients (never a secret).")
+
+        @OptionGroup var data: DataOptions
+        @OptionGroup var vaultOptions: VaultOptions
+
+        func run() async throws {
+            let (_, vault) = try await vaultOptions.open(data)
+            let clients = try await vault.providerClients()
+            let registered = Dictionary(uniqueKeysWithValues: clients.map { ($0.provider, $0) })
+            for provider in Provider.catalog {
+                guard let client = registered[provider.name] else {
+                    print("\(provider.name): not registered (`countersign providers set \(provider.name)`)")
+                    continue
+                }
+                let replaced = client.endpoints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                print(
+                    "\(provider.name): client \(client.clientID), redirect URI \(client.redirectURI)"
+                        + (replaced.isEmpty ? "" : ", endpoints \(replaced.joined(separator: " "))")
+                )
+            }
         }
     }
 }

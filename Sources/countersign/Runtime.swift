@@ -2,6 +2,7 @@ import Countersign
 import CountersignConnectors
 import CountersignServer
 import CountersignStore
+import CountersignVault
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -15,6 +16,7 @@ struct Runtime {
     let events: RequestEvents
     let gateway: Gateway
     let secrets: SecretBox
+    let vault: Vault
     let workspace: String
     let services: [any Service]
 
@@ -24,6 +26,7 @@ struct Runtime {
         policy: String?,
         workspace: String?,
         httpAllowlist: [HTTPAllowlistEntry] = [],
+        masterKeyFile: String? = nil,
         logger: Logger,
         announce: (String) -> Void
     ) async throws -> Runtime {
@@ -35,6 +38,27 @@ struct Runtime {
             announce("created the audit signing key \(directory.signingKeyPath) (public key in audit-signing.pub)")
         }
         let secrets = try directory.loadOrCreateSecretBox()
+        let vault: Vault
+        let hadKeyFile = FileManager.default.fileExists(atPath: directory.masterKeyPath)
+        do {
+            vault = try await Vault.open(
+                store: store,
+                masterKey: VaultOptions.source(file: masterKeyFile, for: directory),
+                actor: "countersign"
+            )
+        } catch let error as VaultError {
+            throw CommandError(error.description)
+        }
+        if !hadKeyFile && FileManager.default.fileExists(atPath: directory.masterKeyPath) {
+            announce(
+                "created the vault's master key \(directory.masterKeyPath) (mode 0600; keep it apart from database backups)"
+            )
+        }
+        if case .sealed(let reason) = await vault.status {
+            announce(
+                "the vault is SEALED (\(reason)): actions that need a connected account will fail until it is unsealed"
+            )
+        }
         let policyPath = policy ?? directory.policyPath
         if policy == nil && !FileManager.default.fileExists(atPath: policyPath) {
             try Data(Policy.defaultYAML.utf8).write(to: URL(filePath: policyPath))
@@ -55,7 +79,7 @@ struct Runtime {
         for request in try await requests.abandonExecuting(now: Date()) {
             announce("request \(request.id) was executing when Countersign stopped: now outcome_unknown (not re-run)")
         }
-        let executor = Executor(store: requests, connectors: connectors)
+        let executor = Executor(store: requests, connectors: connectors, tokens: vault)
         return Runtime(
             directory: directory,
             store: store,
@@ -63,6 +87,7 @@ struct Runtime {
             events: events,
             gateway: Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor),
             secrets: secrets,
+            vault: vault,
             workspace: workspacePath,
             services: [
                 ExpirySweeper(store: requests, logger: logger),
@@ -81,7 +106,8 @@ struct Runtime {
             events: events,
             agents: store,
             users: store,
-            secrets: secrets
+            secrets: secrets,
+            vault: vault
         )
     }
 }

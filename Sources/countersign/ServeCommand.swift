@@ -15,6 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var data: DataOptions
+    @OptionGroup var vaultOptions: VaultOptions
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
@@ -56,6 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             workspace: workspace,
             httpAllowlist: httpAllow.compactMap { HTTPAllowlistEntry($0) }
                 + httpAllowPrivate.compactMap { HTTPAllowlistEntry($0, allowsPrivateAddresses: true) },
+            masterKeyFile: vaultOptions.masterKeyFile,
             logger: logger,
             announce: Console.line
         )

@@ -2,6 +2,7 @@ import Countersign
 import CountersignConnectors
 import CountersignServer
 import CountersignStore
+import CountersignVault
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -17,6 +18,7 @@ struct AgentAPITests: Sendable {
     let gateway: Gateway
     let key: APIKey
     let otherKey: APIKey
+    let vault: Vault
 
     init() async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-api-\(UUID().uuidString)")
@@ -34,6 +36,15 @@ struct AgentAPITests: Sendable {
             policy: policy,
             store: requests,
             executor: Executor(store: requests, connectors: connectors)
+        )
+        vault = try await Vault.open(
+            store: store,
+            masterKey: MasterKey.Source(
+                environment: nil,
+                file: nil,
+                defaultFile: directory.appending(path: "vault.key").path
+            ),
+            actor: "test"
         )
         key = APIKey.generate()
         otherKey = APIKey.generate()
@@ -54,7 +65,8 @@ struct AgentAPITests: Sendable {
             events: events,
             agents: store,
             users: store,
-            secrets: try! SecretBox(rawKey: SecretBox.generateRawKey())
+            secrets: try! SecretBox(rawKey: SecretBox.generateRawKey()),
+            vault: vault
         )
     }
 
@@ -207,7 +219,7 @@ struct AgentAPITests: Sendable {
             let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
             #expect(document["openapi"] == "3.1.0")
             let paths = try #require(document["paths"]?.objectValue)
-            #expect(paths.count == 12)
+            #expect(paths.count == 14)
             let copy = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/openapi.json")
             #expect(try JSONParser().parse(Array(try Data(contentsOf: copy))) == document, "docs/openapi.json is stale")
             for (path, operations) in paths {

@@ -122,7 +122,7 @@ final class TestAuthorizationServer: Sendable {
                 challenge: challenge,
                 redirectURI: configuration.redirectURI,
                 scopes: scopes,
-                account: query["login_hint"] ?? "octocat"
+                account: query["login_hint"] ?? (configuration.dialect == .standard ? "ana@gmail.test" : "octocat")
             )
         }
         var location = "\(configuration.redirectURI)?code=\(code)&state=\(Self.escape(state))"
@@ -252,6 +252,18 @@ final class TestAuthorizationServer: Sendable {
         case .standard:
             token["token_type"] = "Bearer"
             token["scope"] = .string(scopes.joined(separator: " "))
+            if first, scopes.contains("openid") {
+                let claims: JSONValue = [
+                    "iss": .string(configuration.issuer ?? "https://issuer.test"),
+                    "aud": .string(configuration.clientID), "sub": "1234567890", "email": .string(account),
+                    "email_verified": true,
+                ]
+                let encode = { (value: JSONValue) in
+                    Data(CanonicalJSON.bytes(value)).base64EncodedString().replacingOccurrences(of: "=", with: "")
+                        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                }
+                token["id_token"] = .string(encode(["alg": "RS256", "kid": "k1"]) + "." + encode(claims) + ".c2ln")
+            }
             return json(200, .object(token))
         case .github:
             token["token_type"] = "bearer"

@@ -11,20 +11,6 @@ import Testing
 import Glibc
 #endif
 
-/// A fresh directory for one test's database and master key file.
-struct VaultFiles {
-    let directory: URL
-    let databasePath: String
-    let keyPath: String
-
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appending(path: "countersign-vault-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        databasePath = directory.appending(path: "countersign.sqlite").path
-        keyPath = directory.appending(path: "vault.key").path
-    }
-}
-
 @Suite("Vault")
 struct VaultTests {
     let files: VaultFiles

@@ -24,25 +24,9 @@ struct VendTests {
         files = try VaultFiles()
     }
 
-    /// A clock the test can move forward.
-    final class Clock: Sendable {
-        let offset = Mutex<TimeInterval>(0)
-        func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
-        var now: @Sendable () -> Date { { Date().addingTimeInterval(self.offset.withLock { $0 }) } }
-    }
-
-    func openVault(
-        _ store: SQLiteStore,
-        clock: Clock = Clock(),
-        lease: TimeInterval = 60
-    ) async throws -> Vault {
-        try await Vault.open(
-            store: store,
-            masterKey: MasterKey.Source(environment: nil, file: nil, defaultFile: keyPath),
-            actor: "test",
-            clock: clock.now,
-            refreshLease: lease
-        )
+    func openVault(_ store: SQLiteStore, clock: TestClock = TestClock(), lease: TimeInterval = 60) async throws -> Vault
+    {
+        try await files.open(clock: clock, lease: lease).0
     }
 
     /// Registers the provider's client at the test server and imports a connection with a refresh
@@ -110,18 +94,6 @@ struct VendTests {
         ExecutionContext(requestID: request.id, principal: "ana@acme.test", agent: "planner", tokens: vault)
     }
 
-    func vaultError(_ body: () async throws -> Void) async -> VaultError? {
-        do {
-            try await body()
-            return nil
-        } catch let error as VaultError {
-            return error
-        } catch {
-            Issue.record("unexpected \(error)")
-            return nil
-        }
-    }
-
     @Test("a token is vended only to an executing request, audited by its hash, and never stored in plaintext")
     func vendsOnlyToExecutingRequests() async throws {
         let server = TestAuthorizationServer(.init(dialect: .github))
@@ -177,7 +149,7 @@ struct VendTests {
     func oneRefreshForFifty() async throws {
         let server = TestAuthorizationServer(.init(dialect: .github, delay: .milliseconds(150)))
         try await server.run { base in
-            let clock = Clock()
+            let clock = TestClock()
             let first = try await openVault(try SQLiteStore(path: databasePath), clock: clock)
             let connection = try await setUp(first, server: server, base: base, provider: "github", scopes: ["repo"])
             let second = try await openVault(try SQLiteStore(path: databasePath), clock: clock)

@@ -161,6 +161,48 @@ public struct CachedAccessToken: Sendable, Hashable {
     }
 }
 
+/// An OAuth authorization-code flow under way: started from the CLI (or the web app), continued
+/// in the principal's browser, finished by the provider's redirect to the callback.
+public struct ConnectFlow: Sendable, Hashable {
+    /// A unique identifier (`flow_` and 24 hex digits).
+    public let id: String
+    /// The provider.
+    public let provider: String
+    /// Whose account it connects.
+    public let principal: String
+    /// The scopes asked for.
+    public let scopes: [String]
+    /// Who started it.
+    public let actor: String
+    /// When it was started.
+    public let createdAt: Date
+    /// When it stops being usable.
+    public let expiresAt: Date
+    /// The PKCE code verifier, sealed, once the browser has opened the start link.
+    public let verifier: SealedSecret?
+
+    /// Creates a flow.
+    public init(
+        id: String,
+        provider: String,
+        principal: String,
+        scopes: [String],
+        actor: String,
+        createdAt: Date,
+        expiresAt: Date,
+        verifier: SealedSecret? = nil
+    ) {
+        self.id = id
+        self.provider = provider
+        self.principal = principal
+        self.scopes = scopes
+        self.actor = actor
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.verifier = verifier
+    }
+}
+
 /// The outcome of asking for the right to refresh a connection's token.
 public enum RefreshClaim: Sendable {
     /// The caller holds the lease until it finishes or the lease ends: here is the refresh token.
@@ -265,6 +307,35 @@ public protocol VaultStore: Sendable {
     )
         async throws
 
+    /// Replaces an existing connection's refresh token, scopes and status (the principal connected
+    /// the same account again), dropping its cached access tokens.
+    ///
+    /// - Throws: ``VaultError`` `.connectionNotFound`.
+    func replaceConnection(_ connection: Connection, refreshToken: SealedSecret, actor: String) async throws
+
+    /// Records a new connect flow; only the hash of its start key is kept.
+    func createConnectFlow(_ flow: ConnectFlow, startKeyHash: [UInt8]) async throws
+
+    /// Marks a flow as opened in a browser, once: records the hashes of its `state` and of the
+    /// browser's binding cookie, and the sealed PKCE verifier.
+    ///
+    /// - Returns: The flow, or `nil` when the id or key is wrong, or it was already opened or has expired.
+    func openConnectFlow(
+        id: String,
+        startKeyHash: [UInt8],
+        stateHash: [UInt8],
+        binderHash: [UInt8],
+        verifier: SealedSecret,
+        now: Date
+    ) async throws -> ConnectFlow?
+
+    /// Finishes a flow, once: the one whose `state` hashes to `stateHash`, opened by the browser
+    /// whose binding cookie hashes to `binderHash` (compared in constant time).
+    ///
+    /// - Returns: The flow with its sealed verifier, or `nil` when unknown, finished, expired or
+    ///   opened in another browser.
+    func finishConnectFlow(stateHash: [UInt8], binderHash: [UInt8], now: Date) async throws -> ConnectFlow?
+
     /// Records that a token was vended for a request, if the request is still executing with this digest.
     ///
     /// - Returns: Whether it was recorded; `false` means the request is not executing (or its payload
@@ -303,6 +374,9 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         case clientRejected = "client_rejected"
         /// The provider answered with something that is not a valid token response.
         case badResponse = "bad_response"
+        /// A connect flow could not be finished (unknown, used or expired link, another browser,
+        /// the provider refused, wrong issuer).
+        case connectFailed = "connect_failed"
     }
 
     /// The kind of refusal.

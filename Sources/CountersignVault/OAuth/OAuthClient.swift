@@ -98,6 +98,40 @@ struct OAuthClient: Sendable {
         }
     }
 
+    /// The URL that asks the principal to grant `scopes` (authorization code with PKCE S256).
+    func authorizationURL(state: String, challenge: String, scopes: [String]) -> String {
+        var query = [
+            ("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI),
+            (provider.scopeParameter, scopes.joined(separator: provider.requestScopeSeparator)), ("state", state),
+            ("code_challenge", challenge), ("code_challenge_method", "S256"),
+        ]
+        query += provider.authorizationParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        let separator = provider.authorizationEndpoint.contains("?") ? "&" : "?"
+        return provider.authorizationEndpoint + separator + FormEncoding.encode(query)
+    }
+
+    /// The account an access token belongs to, from the provider's user endpoint (GitHub's `login`).
+    func account(with accessToken: Secret) async throws(VaultError) -> String {
+        guard let endpoint = provider.accountEndpoint else {
+            throw VaultError(.badResponse, "\(provider.displayName) has no endpoint that names the account")
+        }
+        var request = HTTPClientRequest(url: endpoint)
+        request.headers.add(name: "Authorization", value: "Bearer \(accessToken.reveal())")
+        request.headers.add(name: "Accept", value: "application/vnd.github+json")
+        request.headers.add(name: "X-GitHub-Api-Version", value: "2022-11-28")
+        let (status, headers, body) = try await send(request)
+        try Self.checkTransport(status: status, headers: headers, provider: provider)
+        guard status == 200, let login = (try? JSONParser().parse(body))?["login"]?.stringValue, !login.isEmpty,
+            login.utf8.count <= 256, !login.contains(where: { $0.isWhitespace || $0.isNewline })
+        else {
+            throw VaultError(
+                .badResponse,
+                "\(provider.displayName) did not say which account the token is for (HTTP \(status))"
+            )
+        }
+        return login
+    }
+
     // MARK: Token endpoint
 
     private var basicCredentials: String {
