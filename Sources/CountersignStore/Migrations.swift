@@ -234,6 +234,14 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v7: token sources") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE provider_clients ADD COLUMN source TEXT NOT NULL DEFAULT 'oauth'
+                    CHECK (source IN ('oauth', 'auth0', 'auth0-management'));
+                    """
+            )
+        }
         return migrator
     }
 }

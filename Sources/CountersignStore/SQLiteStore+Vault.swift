@@ -231,21 +231,21 @@ extension SQLiteStore: VaultStore {
     }
 
     public func setProviderClient(_ record: ProviderClientRecord, actor: String) async throws {
-        let endpoints = CanonicalJSON.string(.object(record.endpoints.mapValues(JSONValue.string)))
+        let settings = CanonicalJSON.string(.object(record.settings.mapValues(JSONValue.string)))
         try await transaction { db in
             try Self.refusingStaleKey {
                 try db.execute(
                     sql: """
                         INSERT INTO provider_clients (provider, client_id, client_secret, key_id, redirect_uri, endpoints,
-                        updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (provider) DO UPDATE SET client_id = excluded.client_id,
                         client_secret = excluded.client_secret, key_id = excluded.key_id,
                         redirect_uri = excluded.redirect_uri, endpoints = excluded.endpoints,
-                        updated_at = excluded.updated_at
+                        source = excluded.source, updated_at = excluded.updated_at
                         """,
                     arguments: [
                         record.provider, record.clientID, Data(record.clientSecret.bytes), record.clientSecret.keyID,
-                        record.redirectURI, endpoints, record.updatedAt.timeIntervalSince1970,
+                        record.redirectURI, settings, record.source, record.updatedAt.timeIntervalSince1970,
                     ]
                 )
             }
@@ -258,10 +258,13 @@ extension SQLiteStore: VaultStore {
                         "provider": .string(record.provider),
                         "clientID": .string(record.clientID),
                         "redirectURI": .string(record.redirectURI),
+                        "source": .string(record.source),
                         // `token` and `authorization` are names the audit refuses, as they may hold secrets.
-                        "endpoints": .object(
+                        "settings": .object(
                             Dictionary(
-                                uniqueKeysWithValues: record.endpoints.map { ("\($0.key)Endpoint", .string($0.value)) }
+                                uniqueKeysWithValues: record.settings.map {
+                                    (record.source == "oauth" ? "\($0.key)Endpoint" : $0.key, .string($0.value))
+                                }
                             )
                         ),
                     ]
@@ -614,7 +617,7 @@ extension SQLiteStore: VaultStore {
     }
 
     private static let providerClientSelect = """
-        SELECT provider, client_id, client_secret, key_id, redirect_uri, endpoints, updated_at FROM provider_clients
+        SELECT provider, client_id, client_secret, key_id, redirect_uri, endpoints, updated_at, source FROM provider_clients
         """
 
     private static func providerClient(from row: Row) throws -> ProviderClientRecord {
@@ -627,7 +630,8 @@ extension SQLiteStore: VaultStore {
             clientID: row[1],
             clientSecret: SealedSecret(keyID: row[3], bytes: Array(row[2] as Data)),
             redirectURI: row[4],
-            endpoints: members.compactMapValues(\.stringValue),
+            source: row[7],
+            settings: members.compactMapValues(\.stringValue),
             updatedAt: Date(timeIntervalSince1970: row[6])
         )
     }

@@ -325,7 +325,12 @@ extension Vault {
     private func revokeAtProvider(_ connection: Connection) async -> ProviderRevocation {
         let client: OAuthClient
         do {
-            client = try await oauthClient(for: connection.provider)
+            guard let oauth = try await tokenIssuer(for: connection.provider) as? OAuthClient else {
+                return .notPossible(
+                    "its tokens come from Auth0: remove the connected account in Auth0 (Connected Accounts)"
+                )
+            }
+            client = oauth
         } catch let error as VaultError where error.code == .providerNotConfigured || error.code == .unknownProvider {
             return .notPossible(error.description)
         } catch {
@@ -346,7 +351,7 @@ extension Vault {
                 let scopeKey = client.provider.narrowsScopes ? connection.scopes.joined(separator: " ") : "*"
                 accessToken = try await freshToken(
                     connection: connection,
-                    client: client,
+                    issuer: client,
                     scopeKey: scopeKey,
                     needed: connection.scopes
                 ).token

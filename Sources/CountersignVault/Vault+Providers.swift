@@ -10,8 +10,10 @@ extension Vault {
         public let clientID: String
         /// The redirect URI registered with the provider.
         public let redirectURI: String
-        /// Endpoints that replace the catalog's.
-        public let endpoints: [String: String]
+        /// Where tokens come from (`oauth`, `auth0`, `auth0-management`).
+        public let source: String
+        /// Endpoints that replace the catalog's, or the Auth0 tenant and connection.
+        public let settings: [String: String]
         /// When it was set.
         public let updatedAt: Date
     }
@@ -65,7 +67,7 @@ extension Vault {
                     clientID: clientID,
                     clientSecret: sealed,
                     redirectURI: redirectURI,
-                    endpoints: endpoints,
+                    settings: endpoints,
                     updatedAt: clock()
                 ),
                 actor: actor
@@ -82,14 +84,82 @@ extension Vault {
                 provider: $0.provider,
                 clientID: $0.clientID,
                 redirectURI: $0.redirectURI,
-                endpoints: $0.endpoints,
+                source: $0.source,
+                settings: $0.settings,
                 updatedAt: $0.updatedAt
             )
         }
     }
 
-    /// The OAuth client for a provider, its secret opened.
-    func oauthClient(for name: String) async throws -> OAuthClient {
+    /// Makes Auth0 the source of a provider's tokens.
+    ///
+    /// With `management: false`, Auth0 Token Vault: each principal's connection holds their Auth0
+    /// refresh token, exchanged for the provider's access token at `https://{domain}/oauth/token`;
+    /// the credential is the client secret, or an RSA private key in PEM for `private_key_jwt`.
+    /// With `management: true`, the Auth0 Management API (a machine-to-machine client with
+    /// `read:user_idp_tokens`): each connection names an Auth0 user id, and its tokens are broad.
+    ///
+    /// - Parameters:
+    ///   - provider: The provider (`github`, `slack`, `google`).
+    ///   - domain: The Auth0 tenant's domain (`acme.us.auth0.com`), or an `https` URL (`http` on loopback).
+    ///   - connection: The Auth0 connection the provider is configured as (`github`, `google-oauth2`…).
+    ///   - management: Whether to use the Management API instead of Token Vault.
+    ///   - clientID: The Auth0 application's client id.
+    ///   - credential: Its client secret or PEM private key.
+    ///   - algorithm: For a private key, `RS256` (the default) or `PS256`.
+    ///   - keyID: For a private key, the credential's `kid` at Auth0, if any.
+    ///   - actor: Who sets it.
+    /// - Throws: ``VaultError`` `.invalidInput`, `.unknownProvider`, `.sealed`.
+    public func setAuth0Source(
+        provider: String,
+        domain: String,
+        connection: String,
+        management: Bool = false,
+        clientID: String,
+        credential: Secret,
+        algorithm: String? = nil,
+        keyID: String? = nil,
+        actor: String
+    ) async throws {
+        guard Provider.named(provider) != nil else { throw Self.unknownProvider(provider) }
+        let base = domain.contains("://") ? domain : "https://" + domain
+        try Self.checkEndpoint(base, name: "Auth0 domain")
+        guard !connection.isEmpty, connection.utf8.count <= 128, !connection.contains(where: \.isWhitespace) else {
+            throw VaultError(.invalidInput, "the Auth0 connection name must be one word")
+        }
+        guard !clientID.isEmpty, !clientID.contains(where: \.isWhitespace) else {
+            throw VaultError(.invalidInput, "the client id must be one word")
+        }
+        let text = credential.reveal().trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.utf8.count <= 16_384 else {
+            throw VaultError(.invalidInput, "give the client secret, or an RSA private key in PEM form")
+        }
+        _ = try Auth0ClientCredential.parse(text, algorithm: algorithm, keyID: keyID)
+        if management && text.contains("-----BEGIN") {
+            throw VaultError(.invalidInput, "the Management API fallback authenticates with a client secret")
+        }
+        var settings = ["base": base.hasSuffix("/") ? String(base.dropLast()) : base, "connection": connection]
+        if let algorithm { settings["alg"] = algorithm }
+        if let keyID { settings["kid"] = keyID }
+        try await withCurrentKey { ring throws in
+            let sealed = try ring.seal(Array(text.utf8), context: .clientSecret(of: provider, clientID: clientID))
+            try await store.setProviderClient(
+                ProviderClientRecord(
+                    provider: provider,
+                    clientID: clientID,
+                    clientSecret: sealed,
+                    redirectURI: "",
+                    source: management ? "auth0-management" : "auth0",
+                    settings: settings,
+                    updatedAt: clock()
+                ),
+                actor: actor
+            )
+        }
+    }
+
+    /// Where a provider's tokens come from, with its credential opened.
+    func tokenIssuer(for name: String) async throws -> any TokenIssuer {
         guard let provider = Provider.named(name) else { throw Self.unknownProvider(name) }
         guard let record = try await store.providerClient(name) else {
             throw VaultError(
@@ -97,16 +167,53 @@ extension Vault {
                 "\(provider.displayName) has no client registration; run `countersign providers set \(name)`"
             )
         }
-        let secret = try await ring(opening: record.clientSecret.keyID).open(
+        let opened = try await ring(opening: record.clientSecret.keyID).open(
             record.clientSecret,
             context: .clientSecret(of: name, clientID: record.clientID)
         )
-        return OAuthClient(
-            provider: provider.replacing(record.endpoints),
-            clientID: record.clientID,
-            clientSecret: Secret(String(decoding: secret, as: UTF8.self)),
-            redirectURI: record.redirectURI
-        )
+        let secret = String(decoding: opened, as: UTF8.self)
+        let base = record.settings["base"] ?? ""
+        let connection = record.settings["connection"] ?? ""
+        switch record.source {
+        case "auth0":
+            return Auth0TokenVault(
+                base: base,
+                connection: connection,
+                clientID: record.clientID,
+                credential: try Auth0ClientCredential.parse(
+                    secret,
+                    algorithm: record.settings["alg"],
+                    keyID: record.settings["kid"]
+                )
+            )
+        case "auth0-management":
+            return Auth0ManagementAPI(
+                base: base,
+                connection: connection,
+                clientID: record.clientID,
+                clientSecret: Secret(secret)
+            )
+        default:
+            return OAuthClient(
+                provider: provider.replacing(record.settings),
+                clientID: record.clientID,
+                clientSecret: Secret(secret),
+                redirectURI: record.redirectURI
+            )
+        }
+    }
+
+    /// The provider's own OAuth client (for connect flows and revocation).
+    ///
+    /// - Throws: ``VaultError`` `.providerNotConfigured` also when the provider's tokens come from Auth0.
+    func oauthClient(for name: String) async throws -> OAuthClient {
+        guard let client = try await tokenIssuer(for: name) as? OAuthClient else {
+            throw VaultError(
+                .providerNotConfigured,
+                "\(name)'s tokens come from Auth0: connect the account through Auth0, then `countersign connections import \(name)` its Auth0 refresh token"
+            )
+        }
+        return client
     }
 
     static func unknownProvider(_ name: String) -> VaultError {

@@ -61,13 +61,14 @@ extension Vault: TokenVending {
         guard missing.isEmpty else {
             throw Self.insufficientScope(missing, connection: connection, needed: needed, by: "granted")
         }
-        let client = try await oauthClient(for: name)
-        let scopeKey = client.provider.narrowsScopes ? needed.joined(separator: " ") : "*"
-        let minted = try await freshToken(connection: connection, client: client, scopeKey: scopeKey, needed: needed)
+        let issuer = try await tokenIssuer(for: name)
+        let scopeKey = issuer.narrowsScopes ? needed.joined(separator: " ") : "*"
+        let minted = try await freshToken(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
         let short = needed.filter { !minted.grantedScopes.contains($0) }
         guard short.isEmpty else {
             throw Self.insufficientScope(short, connection: connection, needed: needed, by: "issued a token with")
         }
+        let broad = issuer.isBroad || !Set(minted.grantedScopes).isSubset(of: needed)
         let hash = Hex.encode(Array(SHA256.hash(data: Array(minted.token.reveal().utf8))))
         let recorded = try await store.recordVend(
             requestID: requestID,
@@ -81,7 +82,8 @@ extension Vault: TokenVending {
                     "connection": .string(connection.id),
                     "provider": .string(name),
                     "account": .string(connection.account),
-                    "source": "vault",
+                    "source": .string(issuer.sourceName),
+                    "broad": .bool(broad),
                     "scopesRequested": .array(needed.map(JSONValue.string)),
                     "scopesGranted": .array(minted.grantedScopes.map(JSONValue.string)),
                     "expiresAt": .string(Self.timestamp(minted.expiresAt)),
@@ -96,7 +98,7 @@ extension Vault: TokenVending {
             secret: minted.token,
             scopes: minted.grantedScopes,
             expiresAt: minted.expiresAt,
-            broad: !Set(minted.grantedScopes).isSubset(of: needed)
+            broad: broad
         )
     }
 
@@ -142,7 +144,7 @@ extension Vault: TokenVending {
     /// A cached token that is still good, or a new one from a refresh (one at a time per connection).
     func freshToken(
         connection: Connection,
-        client: OAuthClient,
+        issuer: any TokenIssuer,
         scopeKey: String,
         needed: [String]
     ) async throws -> MintedToken {
@@ -150,7 +152,7 @@ extension Vault: TokenVending {
         let key = connection.id + " " + scopeKey
         if let running = refreshes[key] { return try await running.value }
         let task = Task {
-            try await self.refresh(connection: connection, client: client, scopeKey: scopeKey, needed: needed)
+            try await self.refresh(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
         }
         refreshes[key] = task
         defer { refreshes[key] = nil }
@@ -176,7 +178,7 @@ extension Vault: TokenVending {
     /// before the access token is used.
     private func refresh(
         connection: Connection,
-        client: OAuthClient,
+        issuer: any TokenIssuer,
         scopeKey: String,
         needed: [String]
     ) async throws -> MintedToken {
@@ -211,23 +213,24 @@ extension Vault: TokenVending {
                 )
                 return cached
             }
-            return try await refresh(current, sealed: sealed, client: client, scopeKey: scopeKey, needed: needed)
+            return try await refresh(current, sealed: sealed, issuer: issuer, scopeKey: scopeKey, needed: needed)
         }
     }
 
     private func refresh(
         _ connection: Connection,
         sealed: SealedSecret,
-        client: OAuthClient,
+        issuer: any TokenIssuer,
         scopeKey: String,
         needed: [String]
     ) async throws -> MintedToken {
         let response: TokenResponse
         do {
             let plaintext = try await ring(opening: sealed.keyID).open(sealed, context: .refreshToken(of: connection))
-            response = try await client.refresh(
-                Secret(String(decoding: plaintext, as: UTF8.self)),
-                scopes: client.provider.narrowsScopes ? needed : nil
+            response = try await issuer.mint(
+                from: Secret(String(decoding: plaintext, as: UTF8.self)),
+                for: connection,
+                scopes: issuer.narrowsScopes ? needed : nil
             )
         } catch let error as VaultError where error.code == .needsReconsent || error.code == .badKey {
             try await store.abandonRefresh(
@@ -237,6 +240,7 @@ extension Vault: TokenVending {
                 actor: "vault",
                 now: clock()
             )
+            guard issuer is OAuthClient else { throw error }
             throw VaultError(
                 .needsReconsent,
                 "\(error.description); the \(connection.provider) connection of \(connection.principal) must be connected again: run `countersign connections connect \(connection.provider) --principal \(connection.principal)`"

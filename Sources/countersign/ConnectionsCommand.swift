@@ -238,7 +238,7 @@ struct ProvidersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "providers",
         abstract: "Countersign's OAuth client registrations at GitHub, Slack and Google.",
-        subcommands: [Register.self, List.self]
+        subcommands: [Register.self, Auth0.self, List.self]
     )
 }
 
@@ -299,6 +299,85 @@ extension ProvidersCommand {
         }
     }
 
+    struct Auth0: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-auth0",
+            abstract: "Take a provider's tokens from Auth0 Token Vault (or, with --management, the Management API).",
+            discussion: """
+                Token Vault: each principal's connection holds their Auth0 refresh token (import it with \
+                `connections import`), exchanged at https://DOMAIN/oauth/token for the provider's access \
+                token. The client authenticates with its secret (standard input) or, with --private-key-file, \
+                private_key_jwt. With --management, the Auth0 Management API reads the identity's token \
+                (a machine-to-machine client with read:user_idp_tokens; connections hold Auth0 user ids): \
+                it cannot narrow scopes, and approvals and the audit label it broad.
+                """
+        )
+
+        @Argument(help: "The provider: \(Provider.catalog.map(\.name).joined(separator: ", ")).")
+        var provider: String
+
+        @Option(help: "The Auth0 tenant's domain (acme.us.auth0.com).")
+        var domain: String
+
+        @Option(
+            help: "The Auth0 connection the provider is configured as (github, google-oauth2, sign-in-with-slack…)."
+        )
+        var connection: String
+
+        @Option(help: "The Auth0 application's client id.")
+        var clientID: String
+
+        @Option(help: "An RSA private key (PEM) for private_key_jwt instead of a client secret.")
+        var privateKeyFile: String?
+
+        @Option(help: "The private key JWT's algorithm: RS256 or PS256.")
+        var alg: String?
+
+        @Option(help: "The credential's key id at Auth0, if any.")
+        var kid: String?
+
+        @Flag(help: "Use the Management API fallback (broad tokens) instead of Token Vault.")
+        var management = false
+
+        @OptionGroup var data: DataOptions
+        @OptionGroup var vaultOptions: VaultOptions
+
+        func run() async throws {
+            let credential: Secret
+            if let privateKeyFile {
+                let pem: String?
+                do {
+                    pem = try SecretFile.readOwnerOnly(privateKeyFile)
+                } catch {
+                    throw CommandError("\(privateKeyFile): \(error)")
+                }
+                guard let pem else { throw CommandError("\(privateKeyFile) does not exist") }
+                credential = Secret(pem)
+            } else {
+                credential = try PasswordInput.readOnce("client secret")
+            }
+            let (_, vault) = try await vaultOptions.open(data)
+            do {
+                try await vault.setAuth0Source(
+                    provider: provider,
+                    domain: domain,
+                    connection: connection,
+                    management: management,
+                    clientID: clientID,
+                    credential: credential,
+                    algorithm: alg,
+                    keyID: kid,
+                    actor: AgentsCommand.actor
+                )
+            } catch let error as VaultError {
+                throw CommandError(error.description)
+            }
+            print(
+                "\(provider): tokens from \(management ? "the Auth0 Management API (broad: cannot narrow scopes)" : "Auth0 Token Vault") at \(domain), connection \(connection), client \(clientID) (credential sealed)"
+            )
+        }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the registered clients (never a secret).")
 
@@ -314,7 +393,13 @@ extension ProvidersCommand {
                     print("\(provider.name): not registered (`countersign providers set \(provider.name)`)")
                     continue
                 }
-                let replaced = client.endpoints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                let replaced = client.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                if client.source != "oauth" {
+                    print(
+                        "\(provider.name): tokens from \(client.source)\(client.source == "auth0-management" ? " (broad)" : ""), client \(client.clientID), \(replaced.joined(separator: " "))"
+                    )
+                    continue
+                }
                 print(
                     "\(provider.name): client \(client.clientID), redirect URI \(client.redirectURI)"
                         + (replaced.isEmpty ? "" : ", endpoints \(replaced.joined(separator: " "))")

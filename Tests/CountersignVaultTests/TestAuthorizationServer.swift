@@ -52,7 +52,7 @@ final class TestAuthorizationServer: Sendable {
         var exchanges = 0
         var revocations: [String] = []
         var refreshScopes: [String?] = []
-        var scripted: [(status: Int, body: String, retryAfter: String?)] = []
+        var scripted: [ScriptedAnswer] = []
         var counter = 0
         var refusals: [String] = []
     }
@@ -77,7 +77,7 @@ final class TestAuthorizationServer: Sendable {
 
     /// The next token call answers this instead.
     func script(status: Int, body: String, retryAfter: String? = nil) {
-        state.withLock { $0.scripted.append((status, body, retryAfter)) }
+        state.withLock { $0.scripted.append(ScriptedAnswer(status: status, body: body, retryAfter: retryAfter)) }
     }
 
     var refreshes: Int { state.withLock { $0.refreshes } }
@@ -93,6 +93,14 @@ final class TestAuthorizationServer: Sendable {
         }
         router.post("/api/auth.revoke") { request, _ in self.revokeSlack(request) }
         router.get("/user") { request, _ in self.user(request) }
+        return try await serve(router, body)
+    }
+
+    /// Serves `router` on a free port of 127.0.0.1 for the duration of `body`.
+    func serve<T: Sendable>(
+        _ router: Router<BasicRequestContext>,
+        _ body: @Sendable (String) async throws -> T
+    ) async throws -> T {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         let result = Mutex<T?>(nil)
         try await app.test(.live) { client in
@@ -132,28 +140,11 @@ final class TestAuthorizationServer: Sendable {
 
     private func token(_ request: Request) async throws -> Response {
         if configuration.delay > .zero { try await Task.sleep(for: configuration.delay) }
-        var request = request
-        let body = String(buffer: try await request.collectBody(upTo: 1 << 16))
-        guard request.headers[.contentType] == "application/x-www-form-urlencoded" else {
+        guard let form = try await TestAuthorizationServer.form(of: request) else {
             return refuse(415, "form body required")
         }
-        let form = Dictionary(
-            body.split(separator: "&").map { pair -> (String, String) in
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let decode = { (part: Substring) in
-                    String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-                }
-                return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
-            }
-        ) { a, _ in a }
         if let scripted = state.withLock({ $0.scripted.isEmpty ? nil : $0.scripted.removeFirst() }) {
-            var headers: HTTPFields = [.contentType: "application/json"]
-            if let retryAfter = scripted.retryAfter { headers[.retryAfter] = retryAfter }
-            return Response(
-                status: .init(code: scripted.status),
-                headers: headers,
-                body: .init(byteBuffer: ByteBuffer(string: scripted.body))
-            )
+            return scripted.response
         }
         // Client authentication, the provider's way.
         switch configuration.dialect {
@@ -343,6 +334,39 @@ final class TestAuthorizationServer: Sendable {
     }
 
     // MARK: Helpers
+
+    /// An answer a test puts in place of the next real one.
+    struct ScriptedAnswer: Sendable {
+        var status: Int
+        var body: String
+        var retryAfter: String?
+
+        var response: Response {
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let retryAfter { headers[.retryAfter] = retryAfter }
+            return Response(
+                status: .init(code: status),
+                headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: body))
+            )
+        }
+    }
+
+    /// The request's form body, or `nil` when it is not `application/x-www-form-urlencoded`.
+    static func form(of request: Request) async throws -> [String: String]? {
+        var request = request
+        let body = String(buffer: try await request.collectBody(upTo: 1 << 16))
+        guard request.headers[.contentType] == "application/x-www-form-urlencoded" else { return nil }
+        return Dictionary(
+            body.split(separator: "&").map { pair -> (String, String) in
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let decode = { (part: Substring) in
+                    String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+                }
+                return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+            }
+        ) { first, _ in first }
+    }
 
     static func challenge(of verifier: String) -> String {
         Data(SHA256.hash(data: Data(verifier.utf8))).base64EncodedString()

@@ -60,6 +60,11 @@ struct VendTests {
 
     /// A request of Ana's, auto-approved and claimed: `executing`, as the executor holds it.
     func executingRequest(_ store: SQLiteStore, scopes: [String]) async throws -> ActionRequest {
+        try await Self.executingRequest(store, scopes: scopes)
+    }
+
+    /// A request of Ana's, auto-approved and claimed: `executing`, as the executor holds it.
+    static func executingRequest(_ store: SQLiteStore, scopes: [String]) async throws -> ActionRequest {
         let request = ActionRequest(
             action: ProposedAction(
                 operation: OperationID("github.issue_create")!,

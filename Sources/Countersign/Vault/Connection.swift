@@ -112,11 +112,14 @@ public struct ProviderClientRecord: Sendable, Hashable {
     public let clientID: String
     /// The client secret, sealed.
     public let clientSecret: SealedSecret
-    /// The redirect URI registered with the provider, used exactly.
+    /// The redirect URI registered with the provider, used exactly (empty for Auth0 sources).
     public let redirectURI: String
-    /// Endpoints that replace the catalog's (`authorization`, `token`, `revocation`, `issuer`),
-    /// for a self-hosted provider such as GitHub Enterprise Server.
-    public let endpoints: [String: String]
+    /// Where tokens come from: `oauth` (the provider itself), `auth0` (Auth0 Token Vault) or
+    /// `auth0-management` (the Auth0 Management API, a broad source).
+    public let source: String
+    /// For `oauth`, endpoints that replace the catalog's (`authorization`, `token`, `revocation`,
+    /// `account`, `issuer`); for the Auth0 sources, the tenant and connection.
+    public let settings: [String: String]
     /// When it was last set.
     public let updatedAt: Date
 
@@ -126,14 +129,16 @@ public struct ProviderClientRecord: Sendable, Hashable {
         clientID: String,
         clientSecret: SealedSecret,
         redirectURI: String,
-        endpoints: [String: String],
+        source: String = "oauth",
+        settings: [String: String],
         updatedAt: Date
     ) {
         self.provider = provider
         self.clientID = clientID
         self.clientSecret = clientSecret
         self.redirectURI = redirectURI
-        self.endpoints = endpoints
+        self.source = source
+        self.settings = settings
         self.updatedAt = updatedAt
     }
 }

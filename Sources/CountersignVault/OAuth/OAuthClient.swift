@@ -32,9 +32,6 @@ struct OAuthClient: Sendable {
     let clientSecret: Secret
     let redirectURI: String
 
-    /// The most of a token response read.
-    static let maximumResponseBytes = 64 * 1024
-
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
     func exchange(code: String, verifier: String) async throws(VaultError) -> TokenResponse {
         try await tokenRequest([
@@ -82,8 +79,8 @@ struct OAuthClient: Sendable {
             request.headers.add(name: "Authorization", value: "Bearer \(accessToken.reveal())")
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         }
-        let (status, headers, body) = try await send(request)
-        try Self.checkTransport(status: status, headers: headers, provider: provider)
+        let (status, headers, body) = try await ProviderHTTP.send(request, to: provider.displayName)
+        try ProviderHTTP.check(status: status, headers: headers, from: provider.displayName)
         switch provider.dialect {
         case .standard, .github:
             guard (200..<300).contains(status) else {
@@ -119,8 +116,8 @@ struct OAuthClient: Sendable {
         request.headers.add(name: "Authorization", value: "Bearer \(accessToken.reveal())")
         request.headers.add(name: "Accept", value: "application/vnd.github+json")
         request.headers.add(name: "X-GitHub-Api-Version", value: "2022-11-28")
-        let (status, headers, body) = try await send(request)
-        try Self.checkTransport(status: status, headers: headers, provider: provider)
+        let (status, headers, body) = try await ProviderHTTP.send(request, to: provider.displayName)
+        try ProviderHTTP.check(status: status, headers: headers, from: provider.displayName)
         guard status == 200, let login = (try? JSONParser().parse(body))?["login"]?.stringValue, !login.isEmpty,
             login.utf8.count <= 256, !login.contains(where: { $0.isWhitespace || $0.isNewline })
         else {
@@ -140,21 +137,19 @@ struct OAuthClient: Sendable {
     }
 
     private func tokenRequest(_ form: [(String, String)]) async throws(VaultError) -> TokenResponse {
-        var request = HTTPClientRequest(url: provider.tokenEndpoint)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "Accept", value: "application/json")
         var form = form
+        var authorization: String?
         switch provider.dialect {
         case .slack:
             // Slack asks for HTTP Basic rather than the secret in the body.
-            request.headers.add(name: "Authorization", value: basicCredentials)
+            authorization = basicCredentials
         case .standard, .github:
             form += [("client_id", clientID), ("client_secret", clientSecret.reveal())]
         }
-        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
-        let (status, headers, body) = try await send(request)
-        try Self.checkTransport(status: status, headers: headers, provider: provider)
+        var request = HTTPClientRequest.form(provider.tokenEndpoint, form)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let (status, headers, body) = try await ProviderHTTP.send(request, to: provider.displayName)
+        try ProviderHTTP.check(status: status, headers: headers, from: provider.displayName)
         let json: JSONValue
         do {
             json = try JSONParser().parse(body)
@@ -244,58 +239,6 @@ struct OAuthClient: Sendable {
         return response
     }
 
-    // MARK: Transport
-
-    /// One client for every provider call: no redirects (a token endpoint that redirects is refused
-    /// rather than followed with a secret), bounded time.
-    private static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(20))
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
-
-    private func send(_ request: HTTPClientRequest) async throws(VaultError) -> (Int, HTTPHeaders, [UInt8]) {
-        var request = request
-        request.headers.replaceOrAdd(name: "User-Agent", value: "Countersign")
-        do {
-            let response = try await Self.http.execute(request, timeout: .seconds(30))
-            var body: [UInt8] = []
-            for try await chunk in response.body {
-                guard body.count + chunk.readableBytes <= Self.maximumResponseBytes else {
-                    throw VaultError(.badResponse, "\(provider.displayName) answered with more than 64 KiB")
-                }
-                body += chunk.readableBytesView
-            }
-            return (Int(response.status.code), response.headers, body)
-        } catch let error as VaultError {
-            throw error
-        } catch {
-            // The transport error names the host at most; never the request.
-            throw VaultError(.providerUnavailable, "\(provider.displayName) could not be reached; try again later")
-        }
-    }
-
-    /// Rate limits and outages, whatever the body says.
-    private static func checkTransport(status: Int, headers: HTTPHeaders, provider: Provider) throws(VaultError) {
-        if status == 429 {
-            let wait = headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            throw VaultError(
-                .rateLimited,
-                "\(provider.displayName) rate-limited the call; retry after \(wait.map { "\($0) s" } ?? "a while")"
-            )
-        }
-        if (500..<600).contains(status) {
-            throw VaultError(.providerUnavailable, "\(provider.displayName) failed (HTTP \(status)); try again later")
-        }
-        if (300..<400).contains(status) {
-            throw VaultError(
-                .badResponse,
-                "\(provider.displayName) redirected a token call (HTTP \(status)); not followed"
-            )
-        }
-    }
-
     /// An error code from a provider, cut to a short word of safe characters.
     static func safeCode(_ code: String) -> String {
         String(
@@ -303,6 +246,79 @@ struct OAuthClient: Sendable {
                 $0.isASCII && ($0.properties.isAlphabetic || "_-.0123456789".unicodeScalars.contains($0))
             }.prefix(64)
         )
+    }
+}
+
+/// How Countersign calls providers and token services.
+enum ProviderHTTP {
+    /// The most of an answer read.
+    static let maximumResponseBytes = 64 * 1024
+
+    /// One client for every provider call: no redirects (a token endpoint that redirects is refused
+    /// rather than followed with a secret), bounded time.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(20))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Sends a request and reads the answer (at most 64 KiB).
+    ///
+    /// - Throws: ``VaultError`` `.providerUnavailable` when `name` cannot be reached; the error
+    ///   never holds the request.
+    static func send(
+        _ request: HTTPClientRequest,
+        to name: String
+    ) async throws(VaultError) -> (
+        Int, HTTPHeaders, [UInt8]
+    ) {
+        var request = request
+        request.headers.replaceOrAdd(name: "User-Agent", value: "Countersign")
+        do {
+            let response = try await client.execute(request, timeout: .seconds(30))
+            var body: [UInt8] = []
+            for try await chunk in response.body {
+                guard body.count + chunk.readableBytes <= maximumResponseBytes else {
+                    throw VaultError(.badResponse, "\(name) answered with more than 64 KiB")
+                }
+                body += chunk.readableBytesView
+            }
+            return (Int(response.status.code), response.headers, body)
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw VaultError(.providerUnavailable, "\(name) could not be reached; try again later")
+        }
+    }
+
+    /// Rate limits, outages and redirects, whatever the body says.
+    static func check(status: Int, headers: HTTPHeaders, from name: String) throws(VaultError) {
+        if status == 429 {
+            let wait = headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            throw VaultError(
+                .rateLimited,
+                "\(name) rate-limited the call; retry after \(wait.map { "\($0) s" } ?? "a while")"
+            )
+        }
+        if (500..<600).contains(status) {
+            throw VaultError(.providerUnavailable, "\(name) failed (HTTP \(status)); try again later")
+        }
+        if (300..<400).contains(status) {
+            throw VaultError(.badResponse, "\(name) redirected the call (HTTP \(status)); not followed")
+        }
+    }
+}
+
+extension HTTPClientRequest {
+    /// A POST of a form that asks for JSON back.
+    static func form(_ url: String, _ fields: [(String, String)]) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(fields)))
+        return request
     }
 }
 
