@@ -242,6 +242,14 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v8: long-lived access tokens") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE connections ADD COLUMN credential TEXT NOT NULL DEFAULT 'refresh_token'
+                    CHECK (credential IN ('refresh_token', 'access_token'));
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -101,13 +101,13 @@ extension SQLiteStore: VaultStore {
                 try db.execute(
                     sql: """
                         INSERT INTO connections (id, principal, provider, account, scopes, refresh_token, key_id, status,
-                        created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        created_at, updated_at, credential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         connection.id, connection.principal, connection.provider, connection.account,
                         CanonicalJSON.string(.array(connection.scopes.map(JSONValue.string))), Data(refreshToken.bytes),
                         refreshToken.keyID, connection.status.rawValue, connection.createdAt.timeIntervalSince1970,
-                        connection.updatedAt.timeIntervalSince1970,
+                        connection.updatedAt.timeIntervalSince1970, connection.credential.rawValue,
                     ]
                 )
             }
@@ -340,7 +340,7 @@ extension SQLiteStore: VaultStore {
                     "the \(connection.provider) connection of \(connection.principal) needs to be connected again: \(Self.reconnectHint(connection))"
                 )
             }
-            if let holder = row[10] as String?, holder != owner, let end = row[11] as Double?,
+            if let holder = row[11] as String?, holder != owner, let end = row[12] as Double?,
                 end > now.timeIntervalSince1970
             {
                 return .busy(until: Date(timeIntervalSince1970: end))
@@ -656,13 +656,15 @@ extension SQLiteStore: VaultStore {
     static let staleKeyMessage = "sealed with a data key that is not active"
 
     private static let connectionColumns = """
-        SELECT id, principal, provider, account, scopes, refresh_token, key_id, status, created_at, updated_at
+        SELECT id, principal, provider, account, scopes, refresh_token, key_id, status, created_at, updated_at,
+        credential
         """
     private static let connectionSelect = "\(connectionColumns) FROM connections"
 
     private static func connection(from row: Row) throws -> (connection: Connection, refreshToken: SealedSecret) {
         let id: String = row[0]
         guard let status = Connection.Status(rawValue: row[7]),
+            let credential = Connection.Credential(rawValue: row[10]),
             let scopes = try JSONParser().parse(row[4] as String).arrayValue?.compactMap(\.stringValue)
         else { throw StoreError.corrupt("connection \(id) is unreadable") }
         return (
@@ -673,6 +675,7 @@ extension SQLiteStore: VaultStore {
                 account: row[3],
                 scopes: scopes,
                 status: status,
+                credential: credential,
                 createdAt: Date(timeIntervalSince1970: row[8]),
                 updatedAt: Date(timeIntervalSince1970: row[9])
             ),

@@ -27,7 +27,7 @@ public struct SecretContext: Sendable, Hashable {
     /// The context of a connection's refresh token.
     public static func refreshToken(of connection: Connection) -> SecretContext {
         SecretContext(
-            kind: "connection.refresh_token",
+            kind: connection.credential == .refreshToken ? "connection.refresh_token" : "connection.long_lived_token",
             row: connection.id,
             owner: connection.principal,
             binding: [connection.provider, connection.account]

@@ -169,7 +169,9 @@ extension Vault {
             context: .verifier(ofFlow: flow.id)
         )
         let tokens = try await client.exchange(code: code, verifier: String(decoding: verifier, as: UTF8.self))
-        guard let refreshToken = tokens.refreshToken else {
+        // A GitHub OAuth app issues a token that does not expire, and no refresh token.
+        let longLived = tokens.refreshToken == nil && tokens.expiresIn == nil && client.provider.dialect == .github
+        guard let secret = tokens.refreshToken ?? (longLived ? tokens.accessToken : nil) else {
             throw VaultError(
                 .connectFailed,
                 "\(client.provider.displayName) issued no refresh token: \(Self.refreshTokenHint(client.provider)); nothing was connected"
@@ -181,7 +183,8 @@ extension Vault {
             principal: flow.principal,
             account: account,
             scopes: tokens.scopes ?? flow.scopes,
-            refreshToken: refreshToken,
+            refreshToken: secret,
+            credential: longLived ? .accessToken : .refreshToken,
             actor: flow.actor
         )
     }
@@ -193,6 +196,7 @@ extension Vault {
         account: String,
         scopes: [String],
         refreshToken: Secret,
+        credential: Connection.Credential = .refreshToken,
         actor: String
     ) async throws -> Connection {
         let now = clock()
@@ -205,6 +209,7 @@ extension Vault {
             provider: provider,
             account: account,
             scopes: Array(Set(scopes)).sorted(),
+            credential: credential,
             createdAt: existing?.createdAt ?? now,
             updatedAt: now
         )
@@ -252,7 +257,7 @@ extension Vault {
 
     private static func refreshTokenHint(_ provider: Provider) -> String {
         switch provider.name {
-        case "github": "use a GitHub App with expiring user tokens turned on"
+        case "github": "the app answered with an expiring token but no refresh token"
         case "slack": "turn on token rotation for the Slack app"
         default: "the app must be allowed offline access"
         }
@@ -342,7 +347,9 @@ extension Vault {
         do {
             let (_, refreshToken) = try await self.refreshToken(connectionID: connection.id)
             var accessToken: Secret?
-            if client.provider.dialect != .standard {
+            if connection.credential == .accessToken {
+                accessToken = refreshToken
+            } else if client.provider.dialect != .standard {
                 guard connection.status == .active else {
                     return .failed(
                         "\(client.provider.displayName) revokes with an access token, and the connection can no longer get one"

@@ -6,7 +6,8 @@ import Foundation
 struct MintedToken: Sendable {
     let token: Secret
     let grantedScopes: [String]
-    let expiresAt: Date
+    /// `nil` for a token that does not expire.
+    let expiresAt: Date?
 }
 
 extension Vault: TokenVending {
@@ -63,7 +64,10 @@ extension Vault: TokenVending {
         }
         let issuer = try await tokenIssuer(for: name)
         let scopeKey = issuer.narrowsScopes ? needed.joined(separator: " ") : "*"
-        let minted = try await freshToken(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
+        let minted =
+            connection.credential == .accessToken
+            ? try await longLivedToken(connection)
+            : try await freshToken(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
         let short = needed.filter { !minted.grantedScopes.contains($0) }
         guard short.isEmpty else {
             throw Self.insufficientScope(short, connection: connection, needed: needed, by: "issued a token with")
@@ -86,7 +90,7 @@ extension Vault: TokenVending {
                     "broad": .bool(broad),
                     "scopesRequested": .array(needed.map(JSONValue.string)),
                     "scopesGranted": .array(minted.grantedScopes.map(JSONValue.string)),
-                    "expiresAt": .string(Self.timestamp(minted.expiresAt)),
+                    "expiresAt": minted.expiresAt.map { .string(Self.timestamp($0)) } ?? "never",
                     "tokenSHA256": .string(hash),
                 ]
             )
@@ -140,6 +144,13 @@ extension Vault: TokenVending {
     }
 
     // MARK: Cache and refresh
+
+    /// The token of a connection whose secret is a long-lived access token (a GitHub OAuth app's):
+    /// nothing to refresh, and it carries every scope granted.
+    private func longLivedToken(_ connection: Connection) async throws -> MintedToken {
+        let (_, token) = try await refreshToken(connectionID: connection.id)
+        return MintedToken(token: token, grantedScopes: connection.scopes, expiresAt: nil)
+    }
 
     /// A cached token that is still good, or a new one from a refresh (one at a time per connection).
     func freshToken(

@@ -143,6 +143,7 @@ public actor Vault {
         account: String,
         scopes: [String],
         refreshToken: Secret,
+        credential: Connection.Credential = .refreshToken,
         actor: String,
         now: Date = Date()
     ) async throws -> Connection {
@@ -165,6 +166,7 @@ public actor Vault {
             provider: provider,
             account: account,
             scopes: Array(Set(scopes.filter { !$0.isEmpty })).sorted(),
+            credential: credential,
             createdAt: now
         )
         try await withCurrentKey { ring throws in

@@ -134,11 +134,14 @@ extension ConnectionsCommand {
         @Option(help: "The scopes the provider granted, separated by commas.")
         var scopes: String = ""
 
+        @Flag(help: "The token is a long-lived access token (a GitHub OAuth app's), not a refresh token.")
+        var accessToken = false
+
         @OptionGroup var data: DataOptions
         @OptionGroup var vaultOptions: VaultOptions
 
         func run() async throws {
-            let token = try PasswordInput.readOnce("refresh token")
+            let token = try PasswordInput.readOnce(accessToken ? "access token" : "refresh token")
             let (_, vault) = try await vaultOptions.open(data)
             do {
                 let connection = try await vault.importConnection(
@@ -147,6 +150,7 @@ extension ConnectionsCommand {
                     account: account,
                     scopes: commaList(scopes),
                     refreshToken: token,
+                    credential: accessToken ? .accessToken : .refreshToken,
                     actor: AgentsCommand.actor
                 )
                 print("connection \(connection.id) recorded: \(principal) as \(account) at \(provider)")

@@ -102,6 +102,36 @@ struct ConnectTests {
         }
     }
 
+    @Test("a GitHub OAuth app's token, which never expires, is kept as the connection's secret and vended as is")
+    func githubOAuthApp() async throws {
+        let server = TestAuthorizationServer(.init(dialect: .github, oauthApp: true))
+        try await server.run { base in
+            let (vault, store) = try await openVault()
+            try await register(vault, server, base: base, provider: "github")
+            let (redirect, callback) = try await consent(vault, provider: "github", scopes: ["repo"])
+            let connection = try await vault.completeConnect(query: callback, binder: redirect.binder)
+            #expect(connection.credential == .accessToken && connection.account == "octocat")
+            let request = try await VendTests.executingRequest(store, scopes: ["repo"])
+            let token = try await vault.vend(requestID: request.id, provider: "github", account: nil)
+            #expect(token.secret.reveal().hasPrefix("at_CANARY_") && token.expiresAt == nil)
+            #expect(server.refreshes == 0)
+            let audit = try await store.auditEntries(forRequest: request.id).map {
+                String(decoding: $0.body, as: UTF8.self)
+            }
+            #expect(audit.contains { $0.contains(#""expiresAt":"never""#) })
+            // GitHub revokes the grant with that same token.
+            try await vault.setProviderClient(
+                provider: "github",
+                clientID: server.configuration.clientID,
+                clientSecret: Secret(server.configuration.clientSecret),
+                redirectURI: server.configuration.redirectURI,
+                endpoints: ["token": base + "/token", "revocation": base + "/applications/{client_id}/grant"],
+                actor: "test"
+            )
+            #expect(try await vault.revokeConnection(id: connection.id, actor: "test") == .revoked)
+        }
+    }
+
     @Test("a callback in another browser, a link opened twice, or a flow past its ten minutes connects nothing")
     func bindingAndExpiry() async throws {
         let server = TestAuthorizationServer(.init(dialect: .github))

@@ -25,6 +25,8 @@ final class TestAuthorizationServer: Sendable {
         var issuer: String?
         /// How long a token call takes (to widen race windows).
         var delay: Duration = .zero
+        /// A GitHub OAuth app: tokens that never expire, and no refresh token.
+        var oauthApp = false
     }
 
     struct Family: Sendable {
@@ -190,7 +192,13 @@ final class TestAuthorizationServer: Sendable {
             let refresh = "rt_CANARY_\(state.counter)_\(UUID().uuidString.prefix(8))"
             state.families[state.counter] = Family(current: refresh, scopes: grant.scopes, account: grant.account)
             state.familyOfRefreshToken[refresh] = state.counter
-            return issue(family: state.counter, refresh: refresh, scopes: grant.scopes, state: &state, first: true)
+            return issue(
+                family: state.counter,
+                refresh: configuration.oauthApp ? nil : refresh,
+                scopes: grant.scopes,
+                state: &state,
+                first: true
+            )
         }
     }
 
@@ -239,6 +247,7 @@ final class TestAuthorizationServer: Sendable {
             "expires_in": .number(Double(configuration.accessLifetime)),
         ]
         if let refresh { token["refresh_token"] = .string(refresh) }
+        if configuration.oauthApp { token["expires_in"] = nil }
         switch configuration.dialect {
         case .standard:
             token["token_type"] = "Bearer"

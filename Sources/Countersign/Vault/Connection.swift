@@ -13,6 +13,14 @@ public struct Connection: Sendable, Hashable, Identifiable {
         case needsReconsent = "needs_reconsent"
     }
 
+    /// What the connection's sealed secret is.
+    public enum Credential: String, Sendable, Hashable, CaseIterable {
+        /// A refresh token, exchanged for short-lived access tokens.
+        case refreshToken = "refresh_token"
+        /// A long-lived access token, for providers that issue no refresh token (a GitHub OAuth app).
+        case accessToken = "access_token"
+    }
+
     /// A unique identifier (`conn_` and 24 hex digits).
     public let id: String
     /// The person on whose behalf the connection acts.
@@ -25,6 +33,8 @@ public struct Connection: Sendable, Hashable, Identifiable {
     public var scopes: [String]
     /// Whether it can be used.
     public var status: Status
+    /// What its sealed secret is.
+    public let credential: Credential
     /// When it was connected.
     public let createdAt: Date
     /// When it last changed.
@@ -38,6 +48,7 @@ public struct Connection: Sendable, Hashable, Identifiable {
         account: String,
         scopes: [String],
         status: Status = .active,
+        credential: Credential = .refreshToken,
         createdAt: Date,
         updatedAt: Date? = nil
     ) {
@@ -47,6 +58,7 @@ public struct Connection: Sendable, Hashable, Identifiable {
         self.account = account
         self.scopes = scopes
         self.status = status
+        self.credential = credential
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
     }
