@@ -165,6 +165,7 @@ let package = Package(
                 "CountersignStore",
                 "CountersignVault",
                 "CountersignServer",
+                "CountersignConnectors",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

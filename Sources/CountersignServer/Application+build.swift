@@ -34,6 +34,8 @@ public struct ServerContext: Sendable {
     public let secrets: SecretBox
     /// Connected accounts and the tokens vended for them, if the server has a vault.
     public let vault: Vault?
+    /// The demo's sandbox chat service, served under `/sandbox/` (the demo only).
+    public let sandbox: SandboxChat?
 
     /// Creates a context.
     public init(
@@ -43,7 +45,8 @@ public struct ServerContext: Sendable {
         agents: any AgentStore,
         users: any UserStore,
         secrets: SecretBox,
-        vault: Vault? = nil
+        vault: Vault? = nil,
+        sandbox: SandboxChat? = nil
     ) {
         self.gateway = gateway
         self.requests = requests
@@ -52,6 +55,7 @@ public struct ServerContext: Sendable {
         self.users = users
         self.secrets = secrets
         self.vault = vault
+        self.sandbox = sandbox
     }
 }
 
@@ -98,6 +102,7 @@ public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext>
         return Response.json(.object(health))
     }
     if let vault = context.vault { ConnectRoutes.add(to: router, vault: vault) }
+    context.sandbox?.add(to: router)
     router.get("/openapi.json") { _, _ in
         Response(
             status: .ok,

@@ -1,11 +1,16 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Countersign
+import CountersignConnectors
 import CountersignServer
 import CountersignStore
+import CountersignVault
 import Foundation
 import Logging
+import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 #if canImport(Glibc)
@@ -15,7 +20,7 @@ import Glibc
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "See Countersign work: a server, an approver, an agent and five actions across all four levels.",
+        abstract: "See Countersign work: a server, an approver, an agent, a connected account and six actions.",
         discussion: """
             Starts a server on the embedded defaults in a fresh data directory, creates a demo approver \
             (with a password and a TOTP authenticator) and a demo agent, and has the agent propose a \
@@ -48,7 +53,15 @@ struct DemoCommand: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory.appending(
                 path: "countersign-demo-\(UUID().uuidString.prefix(8).lowercased())"
             ).path
-        let runtime = try await Runtime.open(data: dataPath, policy: nil, workspace: nil, logger: logger) { _ in }
+        let address = SandboxAddress()
+        let chat = SandboxChat(account: "dana")
+        let runtime = try await Runtime.open(
+            data: dataPath,
+            policy: nil,
+            workspace: nil,
+            sandbox: (chat, try SandboxConnector(address: address)),
+            logger: logger
+        ) { _ in }
         try Self.seedWorkspace(runtime.workspace)
         let credentials = try await Self.enroll(runtime)
         let (listening, announce) = AsyncStream.makeStream(of: Int.self)
@@ -60,7 +73,13 @@ struct DemoCommand: AsyncParsableCommand {
             announce.yield(port)
             announce.finish()
         }
-        let script = DemoScript(runtime: runtime, credentials: credentials, listening: listening, once: once)
+        let script = DemoScript(
+            runtime: runtime,
+            credentials: credentials,
+            listening: listening,
+            sandbox: (chat, address),
+            once: once
+        )
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
@@ -178,6 +197,7 @@ struct DemoScript: Service {
     let runtime: Runtime
     let credentials: DemoCommand.Credentials
     let listening: AsyncStream<Int>
+    let sandbox: (chat: SandboxChat, address: SandboxAddress)
     let once: Bool
 
     struct Step: Sendable {
@@ -220,6 +240,12 @@ struct DemoScript: Service {
             arguments: ["program": "sudo", "arguments": ["apt-get", "install", "-y", "jq"]],
             reason: "I need jq to parse JSON"
         ),
+        Step(
+            label: "announce the release in chat",
+            operation: "sandbox.post_message",
+            arguments: ["channel": "#releases", "text": "1.4 is out: faster sync, and the login loop is fixed."],
+            reason: "The team should know the release shipped"
+        ),
     ]
 
     func run() async throws {
@@ -228,8 +254,9 @@ struct DemoScript: Service {
         let server = "http://127.0.0.1:\(port)"
         let agent = APIClient(server: server, token: credentials.agentKey)
         printIntroduction(server: server)
+        try await connectSandbox(server: server)
         var proposed: [(Step, JSONValue)] = []
-        Console.line("The agent (demo-agent, over the REST API) proposes five actions for \(DemoCommand.principal):\n")
+        Console.line("The agent (demo-agent, over the REST API) proposes six actions for \(DemoCommand.principal):\n")
         for (index, step) in Self.steps.enumerated() {
             let (status, body) = try await agent.exchange(
                 .POST,
@@ -257,6 +284,58 @@ struct DemoScript: Service {
         }
     }
 
+    /// Registers Countersign's client with the sandbox chat and connects Dana's account through the
+    /// vault's real connect flow, playing the browser: the link, the consent redirect, the callback.
+    func connectSandbox(server: String) async throws {
+        sandbox.address.set(server)
+        let secret = Secret(Base32.encode(SecretBox.generateRawKey()))
+        let redirect = server + "/oauth/callback"
+        sandbox.chat.register(
+            clientID: "countersign-demo",
+            clientSecret: secret,
+            redirectURI: redirect,
+            issuer: server + "/sandbox"
+        )
+        let vault = runtime.vault
+        try await vault.setProviderClient(
+            provider: "sandbox",
+            clientID: "countersign-demo",
+            clientSecret: secret,
+            redirectURI: redirect,
+            endpoints: [
+                "authorization": server + "/sandbox/oauth/authorize", "token": server + "/sandbox/oauth/token",
+                "revocation": server + "/sandbox/oauth/revoke", "account": server + "/sandbox/api/me",
+                "issuer": server + "/sandbox",
+            ],
+            actor: "system:demo"
+        )
+        let link = try await vault.beginConnect(
+            provider: "sandbox",
+            principal: DemoCommand.principal,
+            scopes: ["chat:write"],
+            serverURL: server,
+            actor: "system:demo"
+        )
+        let browser = Browser()
+        let consent = try await browser.get(link.url)
+        let callback = try await browser.get(try consent.location())
+        let page = try await browser.get(try callback.location())
+        guard page.status == 200 else {
+            throw CommandError("connecting the sandbox chat account failed (\(page.status)): \(page.text)")
+        }
+        let connection = try await vault.connections(principal: DemoCommand.principal).first {
+            $0.provider == "sandbox"
+        }
+        Console.line(
+            """
+            Dana's Sandbox Chat account (\(connection?.account ?? "?")) is connected through the vault: OAuth code flow \
+            with PKCE, state bound to the browser, issuer checked. Countersign holds its refresh token, \
+            sealed; the agent never sees a token.
+
+            """
+        )
+    }
+
     static func line(_ step: Step, _ request: JSONValue, afterApproval: Bool = false) -> String {
         let level = (request["risk"]?["level"]?.stringValue ?? "?").uppercased()
         let state = request["state"]?.stringValue ?? "?"
@@ -280,7 +359,7 @@ struct DemoScript: Service {
         let directory = runtime.directory.url.path
         Console.line(
             """
-            Countersign demo: a server on the embedded defaults (SQLite, local connectors).
+            Countersign demo: a server on the embedded defaults (SQLite, local connectors, a sandbox chat service).
               server     \(server)
               data       \(directory)
               workspace  \(runtime.workspace)
@@ -406,5 +485,56 @@ struct DemoScript: Service {
             throw CommandError("the approved actions did not take effect in \(runtime.workspace)")
         }
         Console.line("  (in \(runtime.workspace): notes-backup.tar.gz created, build/ deleted, release notes written)")
+        guard let message = sandbox.chat.messages.last else {
+            throw CommandError("the approved chat message was not posted")
+        }
+        let vended = try await runtime.store.auditEntries(after: 0, limit: 10_000).compactMap {
+            try? JSONParser().parse($0.body)
+        }.last { $0["kind"] == .string(AuditKind.tokenVended) }
+        Console.line(
+            """
+              (in Sandbox Chat \(message.channel), as \(message.user): "\(message.text)", posted with a token vended \
+            just in time for chat:write only; the audit keeps its SHA-256 \(vended?["data"]?["tokenSHA256"]?.stringValue?.prefix(16) ?? "?")…, never the token)
+            """
+        )
     }
+}
+
+/// A browser for the demo's connect flow: follows nothing by itself and keeps cookies.
+final class Browser: Sendable {
+    struct Page {
+        let status: UInt
+        let headers: HTTPHeaders
+        let text: String
+
+        func location() throws -> String {
+            guard let location = headers.first(name: "Location") else {
+                throw CommandError("expected a redirect, got HTTP \(status): \(text.prefix(200))")
+            }
+            return location
+        }
+    }
+
+    private let cookies = Mutex<[String: String]>([:])
+
+    func get(_ url: String) async throws -> Page {
+        var request = HTTPClientRequest(url: url)
+        let jar = cookies.withLock { $0 }
+        if !jar.isEmpty {
+            request.headers.add(name: "Cookie", value: jar.map { "\($0.key)=\($0.value)" }.joined(separator: "; "))
+        }
+        let response = try await Self.client.execute(request, timeout: .seconds(10))
+        for header in response.headers[canonicalForm: "Set-Cookie"] {
+            let pair = header.split(separator: ";")[0].split(separator: "=", maxSplits: 1).map(String.init)
+            if pair.count == 2 { cookies.withLock { $0[pair[0]] = pair[1] } }
+        }
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return Page(status: response.status.code, headers: response.headers, text: String(buffer: body))
+    }
+
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 }

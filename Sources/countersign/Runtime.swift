@@ -17,6 +17,7 @@ struct Runtime {
     let gateway: Gateway
     let secrets: SecretBox
     let vault: Vault
+    let sandbox: SandboxChat?
     let workspace: String
     let services: [any Service]
 
@@ -27,6 +28,7 @@ struct Runtime {
         workspace: String?,
         httpAllowlist: [HTTPAllowlistEntry] = [],
         masterKeyFile: String? = nil,
+        sandbox: (chat: SandboxChat, connector: SandboxConnector)? = nil,
         logger: Logger,
         announce: (String) -> Void
     ) async throws -> Runtime {
@@ -71,6 +73,7 @@ struct Runtime {
             try ShellConnector(root: workspacePath),
         ]
         if !httpAllowlist.isEmpty { connectors.append(try HTTPConnector(allowlist: httpAllowlist)) }
+        if let sandbox { connectors.append(sandbox.connector) }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.local())
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
@@ -88,6 +91,7 @@ struct Runtime {
             gateway: Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor),
             secrets: secrets,
             vault: vault,
+            sandbox: sandbox?.chat,
             workspace: workspacePath,
             services: [
                 ExpirySweeper(store: requests, logger: logger),
@@ -107,7 +111,8 @@ struct Runtime {
             agents: store,
             users: store,
             secrets: secrets,
-            vault: vault
+            vault: vault,
+            sandbox: sandbox
         )
     }
 }
