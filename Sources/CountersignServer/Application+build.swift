@@ -129,7 +129,8 @@ public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext>
         requests: context.requests,
         events: context.events,
         users: context.users,
-        secrets: context.secrets
+        secrets: context.secrets,
+        vault: context.vault
     )
     router.get("/v1/approvals") { request, _ in try await approvers.list(request) }
     router.get("/v1/approvals/events") { request, _ in try await approvers.watch(request) }

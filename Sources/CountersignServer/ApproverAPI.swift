@@ -1,4 +1,5 @@
 import Countersign
+import CountersignVault
 import Foundation
 import Hummingbird
 
@@ -12,6 +13,8 @@ struct ApproverAPI: Sendable {
     let events: RequestEvents
     let users: any UserStore
     let secrets: SecretBox
+    /// Says where each provider's tokens come from, for the approver.
+    let vault: Vault?
     static let maximumBodyBytes = 65_536
 
     static let unauthorized = Problem(
@@ -93,6 +96,18 @@ struct ApproverAPI: Sendable {
             "given": .number(Double(decisions.filter { $0.verdict == .approve }.count)),
             "required": .number(Double(stored.assessment.requirements.approvals)),
         ]
+        if let provider = catalog.descriptor(for: stored.action.operation)?.provider {
+            var token: [String: JSONValue] = ["provider": .string(provider)]
+            if let source = try await vault?.tokenSource(for: provider) {
+                token["displayName"] = .string(source.displayName)
+                token["source"] = .string(source.source)
+                token["narrowed"] = .bool(source.narrowed)
+                token["broadSource"] = .bool(source.broadSource)
+            } else {
+                token["source"] = "none"
+            }
+            members["token"] = .object(token)
+        }
         return .object(members)
     }
 

@@ -324,6 +324,18 @@ enum OpenAPIDocument {
                         "type": "integer"
                       }
                     }
+                  },
+                  "token": {
+                    "description": "For an operation that needs a connected account's token: where the vault gets it. `broadSource` marks the Auth0 Management API, which reads tokens wholesale; `narrowed: false` means the token carries every scope the account granted, not only `scopes`.",
+                    "type": "object",
+                    "required": ["provider", "source"],
+                    "properties": {
+                      "provider": {"type": "string"},
+                      "displayName": {"type": "string"},
+                      "source": {"enum": ["oauth", "auth0", "auth0-management", "none"]},
+                      "narrowed": {"type": "boolean"},
+                      "broadSource": {"type": "boolean"}
+                    }
                   }
                 }
               }

@@ -75,6 +75,37 @@ extension Vault {
         }
     }
 
+    /// Where a provider's tokens come from, as an approver should know it.
+    public struct TokenSource: Sendable, Hashable {
+        /// The provider.
+        public let provider: String
+        /// What people call it.
+        public let displayName: String
+        /// `oauth` (the provider itself), `auth0` (Token Vault) or `auth0-management`.
+        public let source: String
+        /// Whether the token is narrowed to the request's scopes (otherwise it carries every scope
+        /// the account granted).
+        public let narrowed: Bool
+        /// Whether the source itself is broad: it reads tokens wholesale (the Auth0 Management API).
+        public let broadSource: Bool
+    }
+
+    /// Where `provider`'s tokens come from, or `nil` when nothing is registered for it.
+    ///
+    /// Works while sealed.
+    public func tokenSource(for provider: String) async throws -> TokenSource? {
+        guard let known = Provider.named(provider), let record = try await store.providerClient(provider) else {
+            return nil
+        }
+        return TokenSource(
+            provider: provider,
+            displayName: known.displayName,
+            source: record.source,
+            narrowed: record.source == "oauth" && known.narrowsScopes,
+            broadSource: record.source == "auth0-management"
+        )
+    }
+
     /// The providers' client registrations, without secrets.
     ///
     /// Works while sealed.

@@ -75,6 +75,20 @@ enum RequestText {
         lines.append("  impact        \(request["impact"]?.stringValue ?? "?")")
         let scopes = request["scopes"]?.arrayValue?.compactMap(\.stringValue) ?? []
         lines.append("  token scopes  \(scopes.isEmpty ? "none" : scopes.joined(separator: ", "))")
+        if let token = request["token"] {
+            let name = token["displayName"]?.stringValue ?? token["provider"]?.stringValue ?? "?"
+            let line: String =
+                switch (token["source"]?.stringValue, token["broadSource"], token["narrowed"]) {
+                case ("none", _, _): "\(name): no client registered, so no token can be vended"
+                case (_, true, _):
+                    "\(name) via the Auth0 Management API: a BROAD source; the token carries everything the account granted"
+                case (let source?, _, true): "\(name) via \(source), narrowed to these scopes"
+                case (let source?, _, _):
+                    "\(name) via \(source); it cannot narrow, so the token carries every scope the account granted"
+                default: name
+                }
+            lines.append("  token from    \(line)")
+        }
         lines.append("  level         \(request["risk"]?["level"]?.stringValue ?? "?")")
         lines.append("  reasons")
         for reason in request["risk"]?["reasons"]?.arrayValue ?? [] {

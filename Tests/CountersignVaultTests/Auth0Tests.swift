@@ -149,6 +149,36 @@ struct Auth0Tests {
         }
     }
 
+    @Test("the approver is told where each provider's token comes from, and whether it is narrowed or broad")
+    func tokenSources() async throws {
+        let (vault, _) = try await files.open()
+        for (provider, management) in [("github", false), ("slack", true)] {
+            try await vault.setAuth0Source(
+                provider: provider,
+                domain: "acme.us.auth0.com",
+                connection: provider,
+                management: management,
+                clientID: "c",
+                credential: Secret("s"),
+                actor: "test"
+            )
+        }
+        try await vault.setProviderClient(
+            provider: "google",
+            clientID: "g",
+            clientSecret: Secret("s"),
+            redirectURI: "https://countersign.acme.test/oauth/callback",
+            actor: "test"
+        )
+        let github = try #require(try await vault.tokenSource(for: "github"))
+        #expect(github.source == "auth0" && !github.narrowed && !github.broadSource)
+        let slack = try #require(try await vault.tokenSource(for: "slack"))
+        #expect(slack.source == "auth0-management" && slack.broadSource)
+        let google = try #require(try await vault.tokenSource(for: "google"))
+        #expect(google.source == "oauth" && google.narrowed)
+        #expect(try await vault.tokenSource(for: "sandbox") == nil)
+    }
+
     @Test("the Management API fallback reads the identity's token and is labelled broad in the audit")
     func managementFallback() async throws {
         let auth0 = TestAuth0Server(connection: "github")

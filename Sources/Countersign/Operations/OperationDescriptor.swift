@@ -9,6 +9,8 @@ public struct OperationDescriptor: Sendable {
     public let argumentSchema: JSONSchema
     /// The OAuth scopes a token for this operation carries, such as `repo` or `chat:write`.
     public let scopes: [String]
+    /// The provider whose token the vault vends for it (`github`, `slack`…), or `nil` for local operations.
+    public let provider: String?
     /// The level before hints and policy.
     public let defaultLevel: RiskLevel
     /// Functions of the arguments that raise the level.
@@ -29,6 +31,7 @@ public struct OperationDescriptor: Sendable {
     ///   - summary: One line saying what it does.
     ///   - schema: The JSON Schema of the arguments.
     ///   - scopes: The OAuth scopes a token needs.
+    ///   - provider: The provider whose token it needs, if any.
     ///   - defaultLevel: The level before hints and policy.
     ///   - hints: Functions of the arguments that raise the level.
     ///   - isReversible: Whether the effect can be undone.
@@ -41,6 +44,7 @@ public struct OperationDescriptor: Sendable {
         summary: String,
         schema: JSONValue,
         scopes: [String],
+        provider: String? = nil,
         defaultLevel: RiskLevel,
         hints: [RiskHint] = [],
         isReversible: Bool,
@@ -52,6 +56,7 @@ public struct OperationDescriptor: Sendable {
         self.summary = summary
         self.argumentSchema = try JSONSchema(schema)
         self.scopes = scopes
+        self.provider = provider
         self.defaultLevel = defaultLevel
         self.hints = hints
         self.isReversible = isReversible

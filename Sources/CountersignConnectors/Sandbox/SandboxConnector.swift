@@ -46,6 +46,7 @@ public struct SandboxConnector: Connector {
                 ],
             ],
             scopes: ["chat:write"],
+            provider: "sandbox",
             defaultLevel: .medium,
             hints: [
                 RiskHint("mass_mention") { arguments in
