@@ -162,7 +162,9 @@ struct GatedPathTests {
         )
 
         // A payload changed in the database after approval is refused at execution, and audited.
-        let slow = try await propose("shell.run", ["program": "sleep", "arguments": ["3"]])
+        // Long enough that the approval and the edit below land while the (serial) executor is busy with it,
+        // even on a loaded machine.
+        let slow = try await propose("shell.run", ["program": "sleep", "arguments": ["8"]])
         let target = try await propose("files.write", ["path": "tampered.txt", "content": "approved words"])
         #expect(try await approve(slow, as: bob, ["otp": .string(bob.totp.code(at: Date()))]).status == 200)
         let slowRunning = try await self.await(harness, slow["id"]?.stringValue ?? "", key: key, leaving: ["approved"])

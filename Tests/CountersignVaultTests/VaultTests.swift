@@ -105,19 +105,35 @@ struct VaultTests {
             let token = "ghr_token_\(index)"
             tokens[try await connect(vault, "user\(index)@acme.test", token: token).id] = token
         }
+        // The client secrets of providers are resealed too (one OAuth client, one Auth0 source).
+        try await vault.setProviderClient(
+            provider: "google",
+            clientID: "g",
+            clientSecret: Secret("google-secret"),
+            redirectURI: "https://countersign.acme.test/oauth/callback",
+            actor: "test"
+        )
+        try await vault.setAuth0Source(
+            provider: "slack",
+            domain: "acme.us.auth0.com",
+            connection: "sign-in-with-slack",
+            clientID: "a",
+            credential: Secret("auth0-secret"),
+            actor: "test"
+        )
         let first = try await store.dataKeys().map(\.id)
         var reports: [Vault.RotationReport] = []
         let batches = Mutex<[Int]>([])
         for _ in 0..<3 {
             reports.append(
                 try await vault.rotateKey(retireOld: false, batchSize: 10, actor: "test") { done, total in
-                    #expect(total == 25)
+                    #expect(total == 27)
                     batches.withLock { $0.append(done) }
                 }
             )
         }
-        #expect(reports.map(\.resealed) == [25, 25, 25])
-        #expect(batches.withLock { $0 } == [10, 20, 25, 10, 20, 25, 10, 20, 25])
+        #expect(reports.map(\.resealed) == [27, 27, 27])
+        #expect(batches.withLock { $0 } == [10, 20, 25, 27, 10, 20, 25, 27, 10, 20, 25, 27])
         for (id, token) in tokens { #expect(try await vault.refreshToken(connectionID: id).token.reveal() == token) }
         let retired = try await vault.rotateKey(retireOld: true, actor: "test").retired
         #expect(retired.count == 4)
@@ -130,6 +146,13 @@ struct VaultTests {
         for (id, token) in tokens {
             #expect(try await restarted.refreshToken(connectionID: id).token.reveal() == token)
         }
+        #expect(try await restarted.oauthClient(for: "google").clientSecret.reveal() == "google-secret")
+        let auth0 = try #require(try await restarted.tokenIssuer(for: "slack") as? Auth0TokenVault)
+        guard case .secret(let secret) = auth0.credential else {
+            Issue.record("the Auth0 credential changed kind")
+            return
+        }
+        #expect(secret.reveal() == "auth0-secret")
     }
 
     @Test("another process keeps reading and writing while the key is rotated")
