@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "CountersignVault", targets: ["CountersignVault"]),
         .library(name: "CountersignConnectors", targets: ["CountersignConnectors"]),
         .library(name: "CountersignServer", targets: ["CountersignServer"]),
+        .library(name: "CountersignMCP", targets: ["CountersignMCP"]),
         .executable(name: "countersign", targets: ["countersign"]),
         .executable(name: "countersign-bench", targets: ["countersign-bench"]),
         .executable(name: "countersign-gateway-bench", targets: ["countersign-gateway-bench"]),
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         .target(
@@ -91,6 +93,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CountersignMCP",
+            dependencies: [
+                "Countersign",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "countersign",
             dependencies: [
@@ -99,6 +112,8 @@ let package = Package(
                 "CountersignVault",
                 "CountersignConnectors",
                 "CountersignServer",
+                "CountersignMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -142,6 +157,8 @@ let package = Package(
                 "CountersignStore",
                 "CountersignServer",
                 "CountersignVault",
+                "CountersignMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

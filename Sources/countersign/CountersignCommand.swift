@@ -8,7 +8,8 @@ struct CountersignCommand: AsyncParsableCommand {
             "An authorization gateway for AI agents: agents propose, policy and people decide, Countersign executes.",
         subcommands: [
             ServeCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self, UsersCommand.self,
-            ApprovalsCommand.self, ConnectionsCommand.self, ProvidersCommand.self, VaultCommand.self, DemoCommand.self,
+            ApprovalsCommand.self, ConnectionsCommand.self, ProvidersCommand.self, VaultCommand.self, MCPCommand.self,
+            DemoCommand.self,
         ]
     )
 }
