@@ -85,6 +85,8 @@ let package = Package(
                 "Countersign",
                 "CountersignStore",
                 "CountersignVault",
+                "CountersignMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 "CountersignConnectors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

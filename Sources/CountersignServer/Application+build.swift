@@ -36,6 +36,8 @@ public struct ServerContext: Sendable {
     public let vault: Vault?
     /// The demo's sandbox chat service, served under `/sandbox/` (the demo only).
     public let sandbox: SandboxChat?
+    /// MCP over streamable HTTP at `/mcp`.
+    public let mcp: MCPEndpoint
 
     /// Creates a context.
     public init(
@@ -48,6 +50,7 @@ public struct ServerContext: Sendable {
         vault: Vault? = nil,
         sandbox: SandboxChat? = nil
     ) {
+        self.mcp = MCPEndpoint(agents: agents)
         self.gateway = gateway
         self.requests = requests
         self.events = events
@@ -81,7 +84,13 @@ public func buildApplication(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "countersign"
         ),
-        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            // The MCP tools call the agent API of this same server.
+            let host = ["0.0.0.0", "::", ""].contains(configuration.host) ? "127.0.0.1" : configuration.host
+            context.mcp.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+            await onListening(port)
+        },
         logger: logger
     )
     for service in services { application.addServices(service) }
@@ -103,6 +112,7 @@ public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext>
     }
     if let vault = context.vault { ConnectRoutes.add(to: router, vault: vault) }
     context.sandbox?.add(to: router)
+    context.mcp.add(to: router)
     router.get("/openapi.json") { _, _ in
         Response(
             status: .ok,

@@ -341,6 +341,10 @@ enum OpenAPIDocument {
               }
             },
             "responses": {
+              "MCP": {
+                "description": "A JSON-RPC response, or a Server-Sent Events stream of messages.",
+                "content": {"application/json": {}, "text/event-stream": {}}
+              },
               "Problem": {
                 "description": "A problem document.",
                 "content": {
@@ -386,6 +390,46 @@ enum OpenAPIDocument {
                       }
                     }
                   }
+                }
+              }
+            },
+            "/mcp": {
+              "post": {
+                "summary": "MCP over streamable HTTP: the catalog as gated tools",
+                "description": "The Model Context Protocol (2025-11-25) with the agent's key as a bearer token on every request; an MCP session id only routes, and a session answers only the agent that opened it. `onBehalfOf` names the principal (required to open a session); `maxWait` (1–3600 s, default 600) bounds how long a tool call waits for a human before it returns the request id.",
+                "security": [{"agentKey": []}],
+                "parameters": [
+                  {"name": "onBehalfOf", "in": "query", "schema": {"type": "string", "format": "email"}},
+                  {"name": "maxWait", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 3600}}
+                ],
+                "responses": {
+                  "200": {"$ref": "#/components/responses/MCP"},
+                  "202": {"description": "A notification or response was accepted."},
+                  "400": {"$ref": "#/components/responses/Problem"},
+                  "401": {"$ref": "#/components/responses/Problem"},
+                  "404": {"$ref": "#/components/responses/Problem"}
+                }
+              },
+              "get": {
+                "summary": "MCP: the session's stream of server messages",
+                "security": [{"agentKey": []}],
+                "responses": {
+                  "200": {"$ref": "#/components/responses/MCP"},
+                  "202": {"description": "A notification or response was accepted."},
+                  "400": {"$ref": "#/components/responses/Problem"},
+                  "401": {"$ref": "#/components/responses/Problem"},
+                  "404": {"$ref": "#/components/responses/Problem"}
+                }
+              },
+              "delete": {
+                "summary": "MCP: end the session",
+                "security": [{"agentKey": []}],
+                "responses": {
+                  "200": {"$ref": "#/components/responses/MCP"},
+                  "202": {"description": "A notification or response was accepted."},
+                  "400": {"$ref": "#/components/responses/Problem"},
+                  "401": {"$ref": "#/components/responses/Problem"},
+                  "404": {"$ref": "#/components/responses/Problem"}
                 }
               }
             },

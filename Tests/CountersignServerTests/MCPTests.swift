@@ -4,6 +4,7 @@ import CountersignMCP
 import CountersignServer
 import CountersignStore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import MCP
@@ -150,6 +151,63 @@ struct MCPTests {
                 text(status.content).contains("A human denied this action")
                     && text(status.content).contains("not today")
             )
+        }
+    }
+}
+
+/// `/mcp` over HTTP: every request authenticated by the agent's key; a session id only routes.
+@Suite("MCP over HTTP")
+struct MCPHTTPTests {
+    static let initialize = #"""
+        {"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}
+        """#
+
+    func post(
+        _ client: some TestClientProtocol,
+        _ path: String,
+        key: String?,
+        session: String? = nil,
+        _ body: String
+    ) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json", .accept: "application/json, text/event-stream"]
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        if let session {
+            headers[HTTPField.Name("MCP-Session-Id")!] = session
+            headers[HTTPField.Name("MCP-Protocol-Version")!] = "2025-11-25"
+        }
+        return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body))
+    }
+
+    @Test("no key, a personal token or another agent's key is refused; the session id is not authentication")
+    func authentication() async throws {
+        let api = try await AgentAPITests()
+        let context = api.context
+        let app = Application(
+            router: buildRouter(context),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0))
+        )
+        try await app.test(.live) { client in
+            context.mcp.listening(at: "http://127.0.0.1:\(try #require(client.port))")
+            let path = "/mcp?onBehalfOf=ana@acme.test"
+            #expect(try await post(client, path, key: nil, Self.initialize).status == .unauthorized)
+            #expect(try await post(client, path, key: "cst_0123_abcd", Self.initialize).status == .unauthorized)
+            let missing = try await post(client, "/mcp", key: api.key.secret.reveal(), Self.initialize)
+            #expect(missing.status == .badRequest)
+
+            let opened = try await post(client, path, key: api.key.secret.reveal(), Self.initialize)
+            #expect(opened.status == .ok)
+            let session = try #require(opened.headers[HTTPField.Name("MCP-Session-Id")!])
+            let list = #"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#
+            // The other agent, with the session id it saw somewhere: no such session for it.
+            let stolen = try await post(client, path, key: api.otherKey.secret.reveal(), session: session, list)
+            #expect(stolen.status == .notFound)
+            let noKey = try await post(client, path, key: nil, session: session, list)
+            #expect(noKey.status == .unauthorized)
+            let initialized = #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#
+            _ = try await post(client, path, key: api.key.secret.reveal(), session: session, initialized)
+            let listed = try await post(client, path, key: api.key.secret.reveal(), session: session, list)
+            #expect(listed.status == .ok)
+            #expect(String(buffer: listed.body).contains("files.read"))
         }
     }
 }
