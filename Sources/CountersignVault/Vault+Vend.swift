@@ -152,22 +152,31 @@ extension Vault: TokenVending {
         return MintedToken(token: token, grantedScopes: connection.scopes, expiresAt: nil)
     }
 
-    /// A cached token that is still good, or a new one from a refresh (one at a time per connection).
+    /// A cached token that is still good, or a new one from a refresh.
+    ///
+    /// One refresh at a time per connection in this process, whatever the scopes (a refresh token
+    /// that rotates must never be presented twice at once): callers for the same scopes share the
+    /// running refresh and its outcome; callers for other scopes wait for it, then look again.
     func freshToken(
         connection: Connection,
         issuer: any TokenIssuer,
         scopeKey: String,
         needed: [String]
     ) async throws -> MintedToken {
-        if let cached = try await cachedToken(connection: connection, scopeKey: scopeKey) { return cached }
-        let key = connection.id + " " + scopeKey
-        if let running = refreshes[key] { return try await running.value }
-        let task = Task {
-            try await self.refresh(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
+        while true {
+            if let cached = try await cachedToken(connection: connection, scopeKey: scopeKey) { return cached }
+            if let running = refreshes[connection.id] {
+                if running.scopeKey == scopeKey { return try await running.task.value }
+                _ = try? await running.task.value
+                continue
+            }
+            let task = Task {
+                try await self.refresh(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
+            }
+            refreshes[connection.id] = (scopeKey, task)
+            defer { if refreshes[connection.id]?.task == task { refreshes[connection.id] = nil } }
+            return try await task.value
         }
-        refreshes[key] = task
-        defer { refreshes[key] = nil }
-        return try await task.value
     }
 
     private func cachedToken(connection: Connection, scopeKey: String) async throws -> MintedToken? {

@@ -26,8 +26,8 @@ public actor Vault {
     let refreshLease: TimeInterval
     /// Who this vault is when it holds a refresh lease.
     let instanceID = "vault-" + UUID().uuidString.lowercased()
-    /// Refreshes under way in this process, by connection and scope key.
-    var refreshes: [String: Task<MintedToken, any Error>] = [:]
+    /// The refresh under way in this process for each connection, with the scopes it asks for.
+    var refreshes: [String: (scopeKey: String, task: Task<MintedToken, any Error>)] = [:]
     /// Runs after a provider answered a refresh and before the answer is committed (tests
     /// simulate a crash there).
     var afterProviderResponse: (@Sendable () async throws -> Void)?

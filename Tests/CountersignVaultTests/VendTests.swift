@@ -183,6 +183,31 @@ struct VendTests {
         }
     }
 
+    @Test("requests for different scopes of one rotating connection refresh one after the other, never at once")
+    func differentScopesSerialised() async throws {
+        let server = TestAuthorizationServer(.init(dialect: .standard, rotates: true, delay: .milliseconds(100)))
+        try await server.run { base in
+            let store = try SQLiteStore(path: databasePath)
+            let vault = try await openVault(store)
+            _ = try await setUp(vault, server: server, base: base, provider: "google", scopes: ["a", "b"])
+            var requests: [ActionRequest] = []
+            for index in 0..<20 {
+                requests.append(try await executingRequest(store, scopes: [index.isMultiple(of: 2) ? "a" : "b"]))
+            }
+            let scopes = try await withThrowingTaskGroup(of: [String].self) { group in
+                for request in requests {
+                    group.addTask {
+                        try await vault.vend(requestID: request.id, provider: "google", account: nil).scopes
+                    }
+                }
+                return try await group.reduce(into: [[String]]()) { $0.append($1) }
+            }
+            #expect(scopes.filter { $0 == ["a"] }.count == 10 && scopes.filter { $0 == ["b"] }.count == 10)
+            #expect(server.refreshes == 2)
+            #expect(server.state.withLock { $0.refusals }.isEmpty)
+        }
+    }
+
     @Test("a crash between a rotating provider's answer and the commit ends in needs_reconsent, not a retry loop")
     func crashWithRotation() async throws {
         let server = TestAuthorizationServer(.init(dialect: .slack))
