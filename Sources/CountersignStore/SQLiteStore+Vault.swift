@@ -112,19 +112,7 @@ extension SQLiteStore: VaultStore {
                 )
             }
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.connectionChanged,
-                    actor: actor,
-                    at: connection.createdAt,
-                    data: [
-                        "connection": .string(connection.id),
-                        "change": "created",
-                        "principal": .string(connection.principal),
-                        "provider": .string(connection.provider),
-                        "account": .string(connection.account),
-                        "scopes": .array(connection.scopes.map(JSONValue.string)),
-                    ]
-                ),
+                Self.connectionEvent(connection, "created", actor: actor, at: connection.createdAt),
                 in: db
             )
         }
@@ -472,19 +460,7 @@ extension SQLiteStore: VaultStore {
             }
             try db.execute(sql: "DELETE FROM access_tokens WHERE connection_id = ?", arguments: [connection.id])
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.connectionChanged,
-                    actor: actor,
-                    at: connection.updatedAt,
-                    data: [
-                        "connection": .string(connection.id),
-                        "change": "reconnected",
-                        "principal": .string(connection.principal),
-                        "provider": .string(connection.provider),
-                        "account": .string(connection.account),
-                        "scopes": .array(connection.scopes.map(JSONValue.string)),
-                    ]
-                ),
+                Self.connectionEvent(connection, "reconnected", actor: actor, at: connection.updatedAt),
                 in: db
             )
         }
@@ -609,6 +585,30 @@ extension SQLiteStore: VaultStore {
             _ = try AuditWriter.append(prepared, in: db)
             return true
         }
+    }
+
+    /// The audit event of a connection made or made again: who, which account, which scopes.
+    private static func connectionEvent(
+        _ connection: Connection,
+        _ change: String,
+        actor: String,
+        at: Date
+    )
+        -> AuditEvent
+    {
+        AuditEvent(
+            kind: AuditKind.connectionChanged,
+            actor: actor,
+            at: at,
+            data: [
+                "connection": .string(connection.id),
+                "change": .string(change),
+                "principal": .string(connection.principal),
+                "provider": .string(connection.provider),
+                "account": .string(connection.account),
+                "scopes": .array(connection.scopes.map(JSONValue.string)),
+            ]
+        )
     }
 
     /// What to run to connect an account again.
