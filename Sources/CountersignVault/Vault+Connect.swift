@@ -358,10 +358,9 @@ extension Vault {
                 let scopeKey = client.provider.narrowsScopes ? connection.scopes.joined(separator: " ") : "*"
                 accessToken = try await freshToken(
                     connection: connection,
-                    issuer: client,
                     scopeKey: scopeKey,
                     needed: connection.scopes
-                ).token
+                ) { client }.token
             }
             try await client.revoke(refreshToken: refreshToken, accessToken: accessToken)
             return .revoked

@@ -192,12 +192,7 @@ extension Vault {
     /// Where a provider's tokens come from, with its credential opened.
     func tokenIssuer(for name: String) async throws -> any TokenIssuer {
         guard let provider = Provider.named(name) else { throw Self.unknownProvider(name) }
-        guard let record = try await store.providerClient(name) else {
-            throw VaultError(
-                .providerNotConfigured,
-                "\(provider.displayName) has no client registration; run `countersign providers set \(name)`"
-            )
-        }
+        guard let record = try await store.providerClient(name) else { throw Self.notRegistered(provider) }
         let opened = try await ring(opening: record.clientSecret.keyID).open(
             record.clientSecret,
             context: .clientSecret(of: name, clientID: record.clientID)
@@ -245,6 +240,13 @@ extension Vault {
             )
         }
         return client
+    }
+
+    static func notRegistered(_ provider: Provider) -> VaultError {
+        VaultError(
+            .providerNotConfigured,
+            "\(provider.displayName) has no client registration; run `countersign providers set \(provider.name)`"
+        )
     }
 
     static func unknownProvider(_ name: String) -> VaultError {

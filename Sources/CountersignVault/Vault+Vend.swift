@@ -62,17 +62,20 @@ extension Vault: TokenVending {
         guard missing.isEmpty else {
             throw Self.insufficientScope(missing, connection: connection, needed: needed, by: "granted")
         }
-        let issuer = try await tokenIssuer(for: name)
-        let scopeKey = issuer.narrowsScopes ? needed.joined(separator: " ") : "*"
+        // What the registration says is enough here; its credential is opened only to refresh.
+        guard let source = try await tokenSource(for: name) else { throw Self.notRegistered(provider) }
+        let scopeKey = source.narrowed ? needed.joined(separator: " ") : "*"
         let minted =
             connection.credential == .accessToken
             ? try await longLivedToken(connection)
-            : try await freshToken(connection: connection, issuer: issuer, scopeKey: scopeKey, needed: needed)
+            : try await freshToken(connection: connection, scopeKey: scopeKey, needed: needed) {
+                try await self.tokenIssuer(for: name)
+            }
         let short = needed.filter { !minted.grantedScopes.contains($0) }
         guard short.isEmpty else {
             throw Self.insufficientScope(short, connection: connection, needed: needed, by: "issued a token with")
         }
-        let broad = issuer.isBroad || !Set(minted.grantedScopes).isSubset(of: needed)
+        let broad = source.broadSource || !Set(minted.grantedScopes).isSubset(of: needed)
         let hash = Hex.encode(Array(SHA256.hash(data: Array(minted.token.reveal().utf8))))
         let recorded = try await store.recordVend(
             requestID: requestID,
@@ -86,7 +89,7 @@ extension Vault: TokenVending {
                     "connection": .string(connection.id),
                     "provider": .string(name),
                     "account": .string(connection.account),
-                    "source": .string(issuer.sourceName),
+                    "source": .string(source.source),
                     "broad": .bool(broad),
                     "scopesRequested": .array(needed.map(JSONValue.string)),
                     "scopesGranted": .array(minted.grantedScopes.map(JSONValue.string)),
@@ -157,11 +160,19 @@ extension Vault: TokenVending {
     /// One refresh at a time per connection in this process, whatever the scopes (a refresh token
     /// that rotates must never be presented twice at once): callers for the same scopes share the
     /// running refresh and its outcome; callers for other scopes wait for it, then look again.
+    ///
+    /// - Parameters:
+    ///   - connection: The connection.
+    ///   - scopeKey: The scopes the token is for, as the cache keys them.
+    ///   - needed: The scopes to ask for where the source can narrow.
+    ///   - issuer: Makes the token source (opening its credential) when a refresh is needed.
+    /// - Returns: The token.
+    /// - Throws: ``VaultError`` from the refresh, or when the store fails.
     func freshToken(
         connection: Connection,
-        issuer: any TokenIssuer,
         scopeKey: String,
-        needed: [String]
+        needed: [String],
+        issuer: @escaping @Sendable () async throws -> any TokenIssuer
     ) async throws -> MintedToken {
         while true {
             if let cached = try await cachedToken(connection: connection, scopeKey: scopeKey) { return cached }
@@ -198,10 +209,11 @@ extension Vault: TokenVending {
     /// before the access token is used.
     private func refresh(
         connection: Connection,
-        issuer: any TokenIssuer,
+        issuer makeIssuer: @Sendable () async throws -> any TokenIssuer,
         scopeKey: String,
         needed: [String]
     ) async throws -> MintedToken {
+        let issuer = try await makeIssuer()
         let giveUp = Date().addingTimeInterval(refreshLease + 5)
         while true {
             let now = clock()

@@ -78,9 +78,7 @@ struct Auth0TokenVault: TokenIssuer {
     let clientID: String
     let credential: Auth0ClientCredential
 
-    var sourceName: String { "auth0" }
     var narrowsScopes: Bool { false }
-    var isBroad: Bool { false }
 
     static let grantType = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
     static let subjectTokenType = "urn:ietf:params:oauth:token-type:refresh_token"
@@ -162,9 +160,7 @@ struct Auth0ManagementAPI: TokenIssuer {
     let clientID: String
     let clientSecret: Secret
 
-    var sourceName: String { "auth0-management" }
     var narrowsScopes: Bool { false }
-    var isBroad: Bool { true }
 
     /// `secret` is the Auth0 user id (`github|1234`) the connection stands for.
     func mint(
