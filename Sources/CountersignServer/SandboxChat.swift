@@ -1,4 +1,5 @@
 public import Countersign
+import CountersignVault
 import Crypto
 import Foundation
 public import Hummingbird
@@ -216,17 +217,7 @@ public final class SandboxChat: Sendable {
     private static func form(_ request: Request) async throws -> [String: String]? {
         var request = request
         guard request.headers[.contentType] == "application/x-www-form-urlencoded" else { return nil }
-        let body = String(buffer: try await request.collectBody(upTo: 1 << 16))
-        var form: [String: String] = [:]
-        for pair in body.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (part: Substring) in
-                String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            let name = decode(parts[0])
-            if form[name] == nil { form[name] = parts.count > 1 ? decode(parts[1]) : "" }
-        }
-        return form
+        return FormEncoding.fields(String(buffer: try await request.collectBody(upTo: 1 << 16)))
     }
 
     private static func challenge(_ verifier: String) -> String {

@@ -7,6 +7,8 @@ import HummingbirdTesting
 import Synchronization
 import Testing
 
+@testable import CountersignVault
+
 /// An OAuth 2.0 authorization server on 127.0.0.1 for tests.
 ///
 /// It checks requests the way providers document them: PKCE S256 (RFC 7636), exact redirect URIs, single-use codes, client authentication in the
@@ -366,15 +368,7 @@ final class TestAuthorizationServer: Sendable {
         var request = request
         let body = String(buffer: try await request.collectBody(upTo: 1 << 16))
         guard request.headers[.contentType] == "application/x-www-form-urlencoded" else { return nil }
-        return Dictionary(
-            body.split(separator: "&").map { pair -> (String, String) in
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let decode = { (part: Substring) in
-                    String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-                }
-                return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
-            }
-        ) { first, _ in first }
+        return FormEncoding.fields(body)
     }
 
     static func challenge(of verifier: String) -> String {

@@ -323,7 +323,7 @@ extension HTTPClientRequest {
 }
 
 /// `application/x-www-form-urlencoded`, as the WHATWG URL standard writes it.
-enum FormEncoding {
+package enum FormEncoding {
     /// Encodes name–value pairs in order.
     static func encode(_ pairs: [(String, String)]) -> String {
         pairs.map { "\(component($0.0))=\(component($0.1))" }.joined(separator: "&")
@@ -345,8 +345,13 @@ enum FormEncoding {
         return out
     }
 
+    /// Decodes a form body into its fields, the first of each name winning.
+    package static func fields(_ text: String) -> [String: String] {
+        Dictionary(decode(text), uniquingKeysWith: { first, _ in first })
+    }
+
     /// Decodes a form body into name–value pairs (`+` is a space).
-    static func decode(_ text: String) -> [(String, String)] {
+    package static func decode(_ text: String) -> [(String, String)] {
         text.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func plain(_ part: Substring) -> String {
