@@ -250,6 +250,32 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v9: decisions taken in the agent's MCP client") { db in
+            // SQLite cannot change a CHECK constraint in place: the table is rebuilt, rows kept.
+            try db.execute(
+                sql: """
+                    CREATE TABLE decisions_v9 (
+                        id INTEGER PRIMARY KEY,
+                        request_id TEXT NOT NULL REFERENCES action_requests (id),
+                        approver TEXT NOT NULL,
+                        verdict TEXT NOT NULL CHECK (verdict IN ('approve', 'deny')),
+                        digest TEXT NOT NULL,
+                        auth_method TEXT NOT NULL
+                            CHECK (auth_method IN ('password', 'totp', 'oidc', 'api_token', 'mcp_client')),
+                        auth_time REAL NOT NULL,
+                        acr TEXT,
+                        amr TEXT NOT NULL,
+                        decided_at REAL NOT NULL,
+                        reason TEXT,
+                        confirmation TEXT,
+                        UNIQUE (request_id, approver)
+                    ) STRICT;
+                    INSERT INTO decisions_v9 SELECT * FROM decisions;
+                    DROP TABLE decisions;
+                    ALTER TABLE decisions_v9 RENAME TO decisions;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -21,6 +21,52 @@ struct SQLiteStoreTests {
     /// A second connection to the same file, as another process (or an attacker) would open it.
     func raw() throws -> DatabaseQueue { try DatabaseQueue(path: path) }
 
+    @Test("v9 rebuilds the decisions table with every decision kept, and admits mcp_client decisions only")
+    func decisionsSurviveV9() async throws {
+        let request = try fixture.medium()
+        do {
+            let store = try SQLiteStore(path: path)
+            _ = try await store.create(request)
+            _ = try await store.decide(fixture.approval(of: request), now: fixture.start.addingTimeInterval(10))
+        }
+        // Back to the table as v8 left it, as an older Countersign wrote it.
+        try await raw().writeWithoutTransaction { db in
+            try db.execute(
+                sql: """
+                    PRAGMA foreign_keys = OFF;
+                    BEGIN;
+                    CREATE TABLE decisions_v8 (
+                        id INTEGER PRIMARY KEY,
+                        request_id TEXT NOT NULL REFERENCES action_requests (id),
+                        approver TEXT NOT NULL,
+                        verdict TEXT NOT NULL CHECK (verdict IN ('approve', 'deny')),
+                        digest TEXT NOT NULL,
+                        auth_method TEXT NOT NULL CHECK (auth_method IN ('password', 'totp', 'oidc', 'api_token')),
+                        auth_time REAL NOT NULL, acr TEXT, amr TEXT NOT NULL, decided_at REAL NOT NULL,
+                        reason TEXT, confirmation TEXT, UNIQUE (request_id, approver)
+                    ) STRICT;
+                    INSERT INTO decisions_v8 SELECT * FROM decisions;
+                    DROP TABLE decisions;
+                    ALTER TABLE decisions_v8 RENAME TO decisions;
+                    DELETE FROM grdb_migrations WHERE identifier LIKE 'v9:%';
+                    COMMIT;
+                    """
+            )
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.decisions(for: request.id) == [fixture.approval(of: request)])
+        let insert = """
+            INSERT INTO decisions (request_id, approver, verdict, digest, auth_method, auth_time, amr, decided_at)
+            VALUES (?, 'x@acme.test', 'approve', 'd', ?, 0, '[]', 0)
+            """
+        try await raw().write { db in try db.execute(sql: insert, arguments: [request.id, "mcp_client"]) }
+        #expect(throws: DatabaseError.self) {
+            try raw().write { db in
+                try db.execute(sql: insert.replacing("x@", with: "y@"), arguments: [request.id, "cookie"])
+            }
+        }
+    }
+
     @Test("runs in WAL mode with synchronous=FULL")
     func durability() async throws {
         let store = try SQLiteStore(path: path)

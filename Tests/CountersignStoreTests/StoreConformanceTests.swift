@@ -286,6 +286,13 @@ struct StoreConformanceTests {
 
         // Expired requests cannot be decided; a denial needs a reason.
         let medium = try await store.create(try fixture.medium())
+        // The principal's word relayed from the agent's client counts only where policy permits it.
+        await #expect(throws: ApprovalError.clientApprovalNotPermitted) {
+            _ = try await store.decide(
+                fixture.approval(of: medium, by: "ana@acme.test", method: .mcpClient, at: now),
+                now: now
+            )
+        }
         await #expect(throws: ApprovalError.expired) {
             _ = try await store.decide(fixture.approval(of: medium, at: medium.expiresAt), now: medium.expiresAt)
         }

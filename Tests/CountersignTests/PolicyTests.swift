@@ -179,11 +179,71 @@ struct PolicyTests {
         #expect(assessment.requirements.ttlSeconds == 600)
     }
 
+    @Test("approval in the agent's client: only where permitted, only Low or Medium, only one plain self-approval")
+    func clientApproval() throws {
+        let policy = try Policy(
+            yaml: """
+                version: 1
+                rules:
+                  - name: notes
+                    reason: the person at the agent may approve notes
+                    match: { operation: "files.*" }
+                    client_approval: true
+                  - name: secrets
+                    reason: secret files are high
+                    match: { operation: files.write, arguments: [{ path: path, regex: "^secret" }] }
+                    level: high
+                  - name: reports
+                    reason: reports need someone else
+                    match: { operation: files.write, arguments: [{ path: path, regex: "^report" }] }
+                    self_approval: false
+                  - name: plans
+                    reason: plans need two people
+                    match: { operation: files.write, arguments: [{ path: path, regex: "^plan" }] }
+                    approvers: 2
+                  - name: not-here
+                    reason: logs are approved by an approver
+                    match: { operation: files.write, arguments: [{ path: path, regex: "^log" }] }
+                    client_approval: false
+                tests:
+                  - action: { operation: files.write, arguments: { path: a.md, content: x } }
+                    expect: { level: medium, client_approval: true }
+                """,
+            catalog: catalog
+        )
+        #expect(policy.runTests(catalog: catalog) == [])
+        func permitted(_ path: String) throws -> Bool {
+            try assess(policy, action("files.write", ["path": .string(path), "content": "x"])).requirements
+                .clientApproval
+        }
+        #expect(try permitted("a.md"))
+        #expect(try !permitted("secret.env"))
+        #expect(try !permitted("report.md"))
+        #expect(try !permitted("plan.md"))
+        #expect(try !permitted("log.md"))
+        // Allowed outright: nothing to approve anywhere.
+        #expect(try !assess(policy, action("files.read", ["path": "a.md"])).requirements.clientApproval)
+        // Without the policy's word, never.
+        let plain = try Policy(yaml: "version: 1\n", catalog: catalog)
+        #expect(
+            try !assess(plain, action("files.write", ["path": "a.md", "content": "x"])).requirements.clientApproval
+        )
+        // Stored and read back.
+        let stored = try assess(policy, action("files.write", ["path": "a.md", "content": "x"]))
+        #expect(Assessment(storageJSON: stored.storageJSON) == stored)
+        #expect(
+            Assessment(
+                storageJSON: try assess(plain, action("files.write", ["path": "a", "content": "x"])).storageJSON
+            )?.requirements.clientApproval == false
+        )
+    }
+
     @Test(
         "reports malformed policies with line and column",
         arguments: [
             ("version: 1\nrules:\n  - name: a\n   reason: x\n", 4, "YAML"),
             ("version: 1\nlevels:\n  high: { decision: allow }\n", 3, "always need a human"),
+            ("version: 1\nlevels:\n  critical: { client_approval: true }\n", 3, "never in the agent's client"),
             ("version: 1\nrules:\n  - name: a\n    reason: b\n    level: extreme\n", 5, "level must be one of"),
             (
                 "version: 1\nrules:\n  - name: a\n    reason: b\n    match: { operation: github.* }\n    level: high\n",

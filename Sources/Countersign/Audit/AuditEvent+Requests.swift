@@ -123,6 +123,8 @@ extension Assessment {
             "ttlSeconds": .number(Double(self.requirements.ttlSeconds)),
         ]
         if let text = self.requirements.confirmText { requirements["confirmText"] = .string(text) }
+        // Only when set, so that assessments stored before it existed read back byte for byte.
+        if self.requirements.clientApproval { requirements["clientApproval"] = true }
         return [
             "level": .string(level.rawValue),
             "decision": .string(decision.rawValue),

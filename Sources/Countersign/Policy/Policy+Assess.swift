@@ -32,6 +32,7 @@ extension Policy {
         var stepUp = false
         var confirm = false
         var allowSelfApproval = true
+        var clientApproval: Bool?
         var ttl: Int?
         let operationName = operation.id.description
         for position in rulesByOperation[action.operation] ?? allRuleIndices {
@@ -50,6 +51,8 @@ extension Policy {
             stepUp = stepUp || rule.stepUp == true
             confirm = confirm || rule.confirm == true
             if rule.allowSelfApproval == false { allowSelfApproval = false }
+            // Any rule that forbids approval in the client wins over one that permits it.
+            if let permits = rule.clientApproval { clientApproval = (clientApproval ?? true) && permits }
             if let seconds = rule.ttlSeconds { ttl = min(ttl ?? seconds, seconds) }
         }
         for signal in signals {
@@ -79,7 +82,7 @@ extension Policy {
             }
         }
 
-        let requirements = Requirements(
+        var requirements = Requirements(
             approvals: decision == .ask ? max(1, settings.approvals, approvals) : 0,
             stepUp: decision == .ask && (settings.stepUp || stepUp),
             confirmText: decision == .ask && (settings.confirm || confirm)
@@ -87,6 +90,12 @@ extension Policy {
             allowSelfApproval: settings.allowSelfApproval && allowSelfApproval,
             ttlSeconds: min(ttl ?? settings.ttlSeconds, settings.ttlSeconds)
         )
+        // Approval in the agent's own client is the principal's word relayed by the agent: never for
+        // High or Critical, nor where anything more than one self-approval is asked for.
+        requirements.clientApproval =
+            decision == .ask && level <= .medium && (clientApproval ?? settings.clientApproval)
+            && requirements.approvals == 1 && !requirements.stepUp && requirements.confirmText == nil
+            && requirements.allowSelfApproval
         return Assessment(
             level: level,
             reasons: reasons,

@@ -45,6 +45,11 @@ extension Policy {
             if let stepUp = test.stepUp, stepUp != assessment.requirements.stepUp {
                 mismatches.append("expected step_up \(stepUp), got \(assessment.requirements.stepUp)")
             }
+            if let client = test.clientApproval, client != assessment.requirements.clientApproval {
+                mismatches.append(
+                    "expected client_approval \(client), got \(assessment.requirements.clientApproval)"
+                )
+            }
             if !mismatches.isEmpty {
                 let why = assessment.reasons.map(\.description).joined(separator: "; ")
                 fail(mismatches.joined(separator: ", ") + " (reasons: \(why))")

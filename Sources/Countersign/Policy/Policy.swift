@@ -68,6 +68,8 @@ public struct LevelSettings: Sendable, Hashable {
     public var allowSelfApproval: Bool
     /// How long a request waits for a decision, in seconds.
     public var ttlSeconds: Int
+    /// Whether the principal may approve in the agent's MCP client (Low and Medium only).
+    public var clientApproval: Bool
 
     /// Creates settings.
     public init(
@@ -76,7 +78,8 @@ public struct LevelSettings: Sendable, Hashable {
         stepUp: Bool = false,
         confirm: Bool = false,
         allowSelfApproval: Bool = true,
-        ttlSeconds: Int
+        ttlSeconds: Int,
+        clientApproval: Bool = false
     ) {
         self.decision = decision
         self.approvals = approvals
@@ -84,6 +87,7 @@ public struct LevelSettings: Sendable, Hashable {
         self.confirm = confirm
         self.allowSelfApproval = allowSelfApproval
         self.ttlSeconds = ttlSeconds
+        self.clientApproval = clientApproval
     }
 
     /// Low → allow; medium → ask; high → ask with confirmation text; critical → ask with step-up.
@@ -117,6 +121,8 @@ public struct PolicyRule: Sendable {
     public var allowSelfApproval: Bool?
     /// A shorter time to wait for a decision, in seconds.
     public var ttlSeconds: Int?
+    /// Whether the principal may approve in the agent's MCP client (effective at Low and Medium only).
+    public var clientApproval: Bool?
     /// Where the rule starts in the policy file.
     public var line: Int
 
@@ -132,6 +138,7 @@ public struct PolicyRule: Sendable {
         confirm: Bool? = nil,
         allowSelfApproval: Bool? = nil,
         ttlSeconds: Int? = nil,
+        clientApproval: Bool? = nil,
         line: Int = 0
     ) {
         self.name = name
@@ -144,6 +151,7 @@ public struct PolicyRule: Sendable {
         self.confirm = confirm
         self.allowSelfApproval = allowSelfApproval
         self.ttlSeconds = ttlSeconds
+        self.clientApproval = clientApproval
         self.line = line
     }
 }
@@ -202,6 +210,8 @@ public struct PolicyTest: Sendable {
     public var approvals: Int?
     /// The expected step-up requirement, if given.
     public var stepUp: Bool?
+    /// Whether approval in the agent's MCP client is expected to be permitted, if given.
+    public var clientApproval: Bool?
     /// Where the test is in the policy file.
     public var line: Int
     /// The column of the test in the policy file.
@@ -215,6 +225,7 @@ public struct PolicyTest: Sendable {
         decision: PolicyDecision? = nil,
         approvals: Int? = nil,
         stepUp: Bool? = nil,
+        clientApproval: Bool? = nil,
         line: Int = 0,
         column: Int = 0
     ) {
@@ -224,6 +235,7 @@ public struct PolicyTest: Sendable {
         self.decision = decision
         self.approvals = approvals
         self.stepUp = stepUp
+        self.clientApproval = clientApproval
         self.line = line
         self.column = column
     }

@@ -234,10 +234,18 @@ private struct PolicyParser {
                 case "self_approval":
                     result.allowSelfApproval = bool(fieldValue, "self_approval") ?? result.allowSelfApproval
                 case "ttl": result.ttlSeconds = duration(fieldValue) ?? result.ttlSeconds
+                case "client_approval":
+                    result.clientApproval = bool(fieldValue, "client_approval") ?? result.clientApproval
+                    if level >= .high && result.clientApproval {
+                        report(
+                            fieldValue,
+                            "\(level.title) actions are approved in the web app or the CLI, never in the agent's client"
+                        )
+                    }
                 default:
                     report(
                         field,
-                        "unknown key `\(field.string ?? "")` in levels.\(level); expected decision, approvers, step_up, confirm, self_approval or ttl"
+                        "unknown key `\(field.string ?? "")` in levels.\(level); expected decision, approvers, step_up, confirm, self_approval, client_approval or ttl"
                     )
                 }
             }
@@ -282,17 +290,23 @@ private struct PolicyParser {
             case "ttl":
                 rule.ttlSeconds = duration(value)
                 setsSomething = true
+            case "client_approval":
+                rule.clientApproval = bool(value, "client_approval")
+                setsSomething = true
             default:
                 report(
                     key,
-                    "unknown key `\(key.string ?? "")` in a rule; expected name, reason, match, level, decision, approvers, step_up, confirm, self_approval or ttl"
+                    "unknown key `\(key.string ?? "")` in a rule; expected name, reason, match, level, decision, approvers, step_up, confirm, self_approval, client_approval or ttl"
                 )
             }
         }
         if name == nil { report(node, "every rule needs a `name`") }
         if reason == nil { report(node, "every rule needs a `reason` an approver can read") }
         if !setsSomething {
-            report(node, "the rule sets nothing; give it a level, decision, approvers, step_up, confirm or ttl")
+            report(
+                node,
+                "the rule sets nothing; give it a level, decision, approvers, step_up, confirm, self_approval, client_approval or ttl"
+            )
         }
         guard let name, let reason else { return nil }
         rule.name = name
@@ -412,10 +426,11 @@ private struct PolicyParser {
                     case "decision": test.decision = decision(expected)
                     case "approvers": test.approvals = count(expected, "approvers")
                     case "step_up": test.stepUp = bool(expected, "step_up")
+                    case "client_approval": test.clientApproval = bool(expected, "client_approval")
                     default:
                         report(
                             field,
-                            "unknown key `\(field.string ?? "")` in expect; expected level, decision, approvers or step_up"
+                            "unknown key `\(field.string ?? "")` in expect; expected level, decision, approvers, step_up or client_approval"
                         )
                     }
                 }

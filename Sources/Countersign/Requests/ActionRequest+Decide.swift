@@ -17,6 +17,11 @@ extension ActionRequest {
         guard now < expiresAt else { throw .expired }
         guard decision.digest.matches(digest) else { throw .digestMismatch }
         guard isPayloadIntact || decision.verdict == .deny else { throw .tampered }
+        if decision.authentication.method == .mcpClient {
+            guard assessment.requirements.clientApproval, assessment.level <= .medium,
+                decision.approver == action.principal
+            else { throw .clientApprovalNotPermitted }
+        }
         switch decision.verdict {
         case .deny:
             guard let reason = decision.reason, !reason.allSatisfy(\.isWhitespace) else { throw .reasonRequired }

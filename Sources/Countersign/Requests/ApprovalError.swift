@@ -2,7 +2,7 @@
 public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible {
     private enum Base: Hashable, Sendable {
         case notFound, alreadyDecided, expired, digestMismatch, selfApproval, duplicateApprover
-        case confirmationMismatch, stepUpRequired, reasonRequired, invalidExtension, tampered
+        case confirmationMismatch, stepUpRequired, reasonRequired, invalidExtension, tampered, clientApproval
     }
 
     private let base: Base
@@ -37,13 +37,16 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
     public static let tampered = Self(.tampered)
     /// An extension must move the expiry later, by at most a day.
     public static let invalidExtension = Self(.invalidExtension)
+    /// The request may not be decided in the agent's own MCP client: policy did not permit it, or it
+    /// is High or Critical, or the decision is not the principal's.
+    public static let clientApprovalNotPermitted = Self(.clientApproval)
 
     /// The HTTP-independent kind, for mapping to status codes: `not_found`, `conflict`, `forbidden`, `invalid`.
     public var category: String {
         switch base {
         case .notFound: "not_found"
         case .alreadyDecided, .expired, .digestMismatch, .duplicateApprover, .tampered: "conflict"
-        case .selfApproval, .confirmationMismatch, .stepUpRequired: "forbidden"
+        case .selfApproval, .confirmationMismatch, .stepUpRequired, .clientApproval: "forbidden"
         case .reasonRequired, .invalidExtension: "invalid"
         }
     }
@@ -62,6 +65,7 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .reasonRequired: "reason_required"
         case .invalidExtension: "invalid_extension"
         case .tampered: "payload_tampered"
+        case .clientApproval: "client_approval_not_permitted"
         }
     }
 
@@ -80,6 +84,8 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalidExtension: "an extension must move the expiry later, by 1 to 1440 minutes"
         case .tampered:
             "the stored payload no longer matches the digest recorded when it was proposed; it was changed outside Countersign and cannot be approved"
+        case .clientApproval:
+            "this request cannot be decided in the agent's client: policy does not permit it there; an approver decides it in the web app or with `countersign approvals`"
         }
     }
 }

@@ -12,6 +12,10 @@ public struct AuthenticationRecord: Sendable, Hashable, Codable {
         case oidc
         /// A personal API token of the approver.
         case apiToken = "api_token"
+        /// The principal's answer in the agent's own MCP client (form elicitation), relayed by the
+        /// agent with its key. Proves no more than the agent key does; policy must permit it, and
+        /// only for Low and Medium requests.
+        case mcpClient = "mcp_client"
     }
 
     /// The means.

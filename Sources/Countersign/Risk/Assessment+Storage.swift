@@ -38,7 +38,8 @@ extension Assessment {
                 stepUp: stepUp,
                 confirmText: requirements["confirmText"]?.stringValue,
                 allowSelfApproval: allowSelfApproval,
-                ttlSeconds: Int(ttl)
+                ttlSeconds: Int(ttl),
+                clientApproval: requirements["clientApproval"] == .bool(true)
             ),
             denyingRules: value["denyingRules"]?.arrayValue?.compactMap(\.stringValue) ?? []
         )

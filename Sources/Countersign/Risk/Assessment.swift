@@ -22,14 +22,27 @@ public struct Requirements: Sendable, Hashable, Codable {
     public var allowSelfApproval: Bool
     /// How long the request may wait for a decision, in seconds.
     public var ttlSeconds: Int
+    /// Whether the principal may approve in the agent's own MCP client (form elicitation).
+    ///
+    /// Only ever true for a Low or Medium request that one approver may decide without step-up or
+    /// confirmation text, and that the principal may approve themselves; the policy must ask for it.
+    public var clientApproval: Bool
 
     /// Creates requirements.
-    public init(approvals: Int, stepUp: Bool, confirmText: String?, allowSelfApproval: Bool, ttlSeconds: Int) {
+    public init(
+        approvals: Int,
+        stepUp: Bool,
+        confirmText: String?,
+        allowSelfApproval: Bool,
+        ttlSeconds: Int,
+        clientApproval: Bool = false
+    ) {
         self.approvals = approvals
         self.stepUp = stepUp
         self.confirmText = confirmText
         self.allowSelfApproval = allowSelfApproval
         self.ttlSeconds = ttlSeconds
+        self.clientApproval = clientApproval
     }
 }
 
