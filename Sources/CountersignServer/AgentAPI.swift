@@ -1,4 +1,5 @@
 import Countersign
+import Foundation
 import Hummingbird
 
 /// The agent API: propose actions and read their outcome.
@@ -9,7 +10,18 @@ struct AgentAPI: Sendable {
     let requests: any ActionStore
     let events: RequestEvents
     let agents: any AgentStore
+    let address: ServerAddress
     static let maximumBodyBytes = 1_048_576
+
+    /// The request as the agent sees it: while it waits for a decision, with the approval page's URL
+    /// (which the agent can hand to a person; it grants nothing by itself).
+    func view(_ stored: ActionRequest) -> JSONValue {
+        guard stored.state == .pending, let base = address.publicURL, case .object(var members) = stored.json else {
+            return stored.json
+        }
+        members["approvalURL"] = .string("\(base)/approvals/\(stored.id)")
+        return .object(members)
+    }
 
     func authenticate(_ request: Request) async throws -> Agent {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
@@ -79,7 +91,53 @@ struct AgentAPI: Sendable {
         } catch let error as StoreError where error.isIdempotencyConflict {
             throw Problem(status: .conflict, title: "Idempotency key reused", detail: error.description)
         }
-        return .json(stored.json, status: stored.state == .rejected ? .forbidden : .created)
+        return .json(view(stored), status: stored.state == .rejected ? .forbidden : .created)
+    }
+
+    /// `GET /v1/actions?state=pending,approved&limit=50`: this agent's requests, newest first.
+    func list(_ request: Request) async throws -> Response {
+        let agent = try await authenticate(request)
+        var query = try RequestQuery(request, defaultStates: [], defaultLimit: 50, maximumLimit: 200)
+        query.agent = agent.name
+        let found = try await requests.requests(query)
+        return .json(["actions": .array(found.map(view))])
+    }
+
+    /// `POST /v1/actions/{id}/client-decision` `{verdict, digest, reason?}`: the principal's answer from the MCP client.
+    ///
+    /// For a request whose policy permits a decision in the agent's own client (Low or Medium, one
+    /// self-approval, no step-up or confirmation text). Recorded as the principal's decision with
+    /// the method `mcp_client`; anything else is refused and waits for an approver.
+    func clientDecision(_ request: Request, id: String) async throws -> Response {
+        let agent = try await authenticate(request)
+        let body = try await ApproverAPI.body(request, allowed: ["verdict", "digest", "reason"])
+        let stored = try await load(id, for: agent)
+        guard let verdict = body["verdict"]?.stringValue.flatMap(Decision.Verdict.init(rawValue:)) else {
+            throw ApproverAPI.invalid("\"verdict\" is required: \"approve\" or \"deny\"")
+        }
+        guard let text = body["digest"]?.stringValue else {
+            throw ApproverAPI.invalid("\"digest\" is required: the digest of the payload the person was shown")
+        }
+        guard let digest = ActionDigest(text) else {
+            throw ApproverAPI.invalid("\"digest\" must be sha256: and 64 hex digits")
+        }
+        let reason = try ApproverAPI.optionalString(body, "reason")
+        let now = Date()
+        let decision = Decision(
+            requestID: id,
+            approver: stored.action.principal,
+            verdict: verdict,
+            digest: digest,
+            authentication: AuthenticationRecord(method: .mcpClient, authTime: now, amr: ["agent:\(agent.name)"]),
+            decidedAt: now,
+            reason: reason ?? (verdict == .deny ? "declined by \(stored.action.principal) in the agent's client" : nil)
+        )
+        do {
+            // The store admits it (policy's permission included) in the same transaction that records it.
+            return .json(view(try await requests.decide(decision, now: now)))
+        } catch let error as ApprovalError {
+            throw ApproverAPI.problem(error)
+        }
     }
 
     /// The request if this agent made it.
@@ -98,7 +156,7 @@ struct AgentAPI: Sendable {
         let api = self
         return ServerSentEvents.response { sink in
             var sent = first
-            sink.yield(ServerSentEvents.frame("state", sent.json))
+            sink.yield(ServerSentEvents.frame("state", api.view(sent)))
             while !sent.state.isTerminal {
                 var latest = sent
                 try await api.events.wait(for: id, timeout: .seconds(60)) {
@@ -109,7 +167,7 @@ struct AgentAPI: Sendable {
                 if latest.state == sent.state { latest = try await api.load(id, for: agent) }
                 if latest.state != sent.state {
                     sent = latest
-                    sink.yield(ServerSentEvents.frame("state", sent.json))
+                    sink.yield(ServerSentEvents.frame("state", api.view(sent)))
                 }
             }
         }
@@ -119,7 +177,7 @@ struct AgentAPI: Sendable {
     func show(_ request: Request, id: String) async throws -> Response {
         let agent = try await authenticate(request)
         func load() async throws -> ActionRequest { try await self.load(id, for: agent) }
-        guard let wait = request.uri.queryParameters["wait"] else { return .json(try await load().json) }
+        guard let wait = request.uri.queryParameters["wait"] else { return .json(view(try await load())) }
         guard let seconds = Int(wait), (0...60).contains(seconds) else {
             throw Problem(
                 status: .badRequest,
@@ -131,12 +189,12 @@ struct AgentAPI: Sendable {
         let initial: RequestState
         do {
             let first = try await load()
-            guard seconds > 0, !first.state.isTerminal else { return .json(first.json) }
+            guard seconds > 0, !first.state.isTerminal else { return .json(view(first)) }
             initial = first.state
         }
         try await events.wait(for: id, timeout: .seconds(seconds)) { try await load().state != initial }
         let latest = try await load()
-        return .json(latest.json)
+        return .json(view(latest))
     }
 }
 
@@ -178,5 +236,41 @@ struct Proposal {
         self.idempotencyKey = try optionalString("idempotencyKey", limit: 200)
         self.runID = try optionalString("runID", limit: 200)
         self.reason = try optionalString("reason", limit: 2000)
+    }
+}
+
+extension RequestQuery {
+    /// Reads `?state=` (`all`, or a comma-separated list of states) and `?limit=` from a list request.
+    ///
+    /// - Parameters:
+    ///   - request: The HTTP request.
+    ///   - defaultStates: The states listed when `state` is absent.
+    ///   - defaultLimit: The number listed when `limit` is absent.
+    ///   - maximumLimit: The largest `limit` accepted.
+    /// - Throws: A 400 ``Problem`` naming the valid values.
+    init(_ request: Request, defaultStates: Set<RequestState>, defaultLimit: Int, maximumLimit: Int) throws {
+        var states = defaultStates
+        if let text = request.uri.queryParameters["state"] {
+            states = []
+            for name in text.split(separator: ",") where text != "all" {
+                guard let state = RequestState(rawValue: String(name)) else {
+                    throw Problem(
+                        status: .badRequest,
+                        title: "Invalid state",
+                        detail: "unknown state \"\(name)\"; state is all or a comma-separated list of "
+                            + RequestState.allCases.map(\.rawValue).joined(separator: ", ")
+                    )
+                }
+                states.insert(state)
+            }
+        }
+        var limit = defaultLimit
+        if let text = request.uri.queryParameters["limit"] {
+            guard let value = Int(text), (1...maximumLimit).contains(value) else {
+                throw Problem(status: .badRequest, title: "Invalid limit", detail: "limit is from 1 to \(maximumLimit)")
+            }
+            limit = value
+        }
+        self.init(states: states, limit: limit)
     }
 }

@@ -3,6 +3,7 @@ public import CountersignVault
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 
 /// Where the server listens.
 public struct ServerConfiguration: Sendable {
@@ -16,6 +17,30 @@ public struct ServerConfiguration: Sendable {
         self.host = host
         self.port = port
     }
+}
+
+/// Where the server is reached: the address its own MCP tools call, known once it listens, and
+/// the public base URL that links for people (the approval page) are built on.
+public final class ServerAddress: Sendable {
+    private let configured: String?
+    private let listeningURL = Mutex<String?>(nil)
+
+    /// Creates an address.
+    ///
+    /// - Parameter publicURL: The base URL people reach the server at (behind a proxy, say); when
+    ///   `nil`, the address it listens on.
+    public init(publicURL: String? = nil) {
+        configured = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+    }
+
+    /// Records where the server listens (called once it does).
+    public func listening(at url: String) { listeningURL.withLock { $0 = url } }
+
+    /// Where the server's own clients (the MCP tools) reach its API, once it listens.
+    public var internalURL: String? { listeningURL.withLock { $0 } }
+
+    /// The base of links for people.
+    public var publicURL: String? { configured ?? internalURL }
 }
 
 /// What the HTTP API works with.
@@ -38,6 +63,8 @@ public struct ServerContext: Sendable {
     public let sandbox: SandboxChat?
     /// MCP over streamable HTTP at `/mcp`.
     public let mcp: MCPEndpoint
+    /// Where the server is reached: by its own tools, and by people (links to the approval page).
+    public let address: ServerAddress
 
     /// Creates a context.
     public init(
@@ -48,9 +75,11 @@ public struct ServerContext: Sendable {
         users: any UserStore,
         secrets: SecretBox,
         vault: Vault? = nil,
-        sandbox: SandboxChat? = nil
+        sandbox: SandboxChat? = nil,
+        publicURL: String? = nil
     ) {
-        self.mcp = MCPEndpoint(agents: agents)
+        self.address = ServerAddress(publicURL: publicURL)
+        self.mcp = MCPEndpoint(agents: agents, address: address)
         self.gateway = gateway
         self.requests = requests
         self.events = events
@@ -88,7 +117,7 @@ public func buildApplication(
             let port = channel.localAddress?.port ?? configuration.port
             // The MCP tools call the agent API of this same server.
             let host = ["0.0.0.0", "::", ""].contains(configuration.host) ? "127.0.0.1" : configuration.host
-            context.mcp.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+            context.address.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
             await onListening(port)
         },
         logger: logger
@@ -124,10 +153,15 @@ public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext>
         gateway: context.gateway,
         requests: context.requests,
         events: context.events,
-        agents: context.agents
+        agents: context.agents,
+        address: context.address
     )
     router.get("/v1/catalog") { request, _ in try await agents.catalog(request) }
     router.post("/v1/actions") { request, _ in try await agents.propose(request) }
+    router.get("/v1/actions") { request, _ in try await agents.list(request) }
+    router.post("/v1/actions/{id}/client-decision") { request, context in
+        try await agents.clientDecision(request, id: try context.parameters.require("id"))
+    }
     router.get("/v1/actions/{id}") { request, context in
         try await agents.show(request, id: try context.parameters.require("id"))
     }

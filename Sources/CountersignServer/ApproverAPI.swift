@@ -41,33 +41,8 @@ struct ApproverAPI: Sendable {
     /// Lists requests: `GET /v1/approvals?state=pending&limit=100`.
     func list(_ request: Request) async throws -> Response {
         _ = try await authenticate(request)
-        var states: Set<RequestState> = [.pending]
-        if let text = request.uri.queryParameters["state"] {
-            if text == "all" {
-                states = []
-            } else {
-                states = []
-                for name in text.split(separator: ",") {
-                    guard let state = RequestState(rawValue: String(name)) else {
-                        throw Problem(
-                            status: .badRequest,
-                            title: "Invalid state",
-                            detail: "state is all or a comma-separated list of "
-                                + RequestState.allCases.map(\.rawValue).joined(separator: ", ")
-                        )
-                    }
-                    states.insert(state)
-                }
-            }
-        }
-        var limit = 100
-        if let text = request.uri.queryParameters["limit"] {
-            guard let value = Int(text), (1...1000).contains(value) else {
-                throw Problem(status: .badRequest, title: "Invalid limit", detail: "limit is from 1 to 1000")
-            }
-            limit = value
-        }
-        let found = try await requests.requests(RequestQuery(states: states, limit: limit))
+        let query = try RequestQuery(request, defaultStates: [.pending], defaultLimit: 100, maximumLimit: 1000)
+        let found = try await requests.requests(query)
         return .json(["requests": .array(found.map(view))])
     }
 

@@ -23,7 +23,7 @@ public final class MCPEndpoint: Sendable {
     }
 
     private let agents: any AgentStore
-    private let base = Mutex<String?>(nil)
+    private let address: ServerAddress
     private let sessions = Mutex<[String: Session]>([:])
     private let maximumWait: Duration
     /// Sessions unused for this long are closed.
@@ -33,14 +33,13 @@ public final class MCPEndpoint: Sendable {
     ///
     /// - Parameters:
     ///   - agents: Where agent keys are checked.
+    ///   - address: The server's own address, which the tools' agent API calls go to.
     ///   - maximumWait: How long a tool call waits for a human before it returns a pending result.
-    public init(agents: any AgentStore, maximumWait: Duration = .seconds(600)) {
+    public init(agents: any AgentStore, address: ServerAddress, maximumWait: Duration = .seconds(600)) {
         self.agents = agents
+        self.address = address
         self.maximumWait = maximumWait
     }
-
-    /// Sets the server's own base URL, which the tools' agent API calls go to.
-    public func listening(at url: String) { base.withLock { $0 = url } }
 
     /// Adds `POST`, `GET` and `DELETE /mcp`.
     public func add(to router: Router<BasicRequestContext>) {
@@ -98,7 +97,7 @@ public final class MCPEndpoint: Sendable {
                 detail: "name on whose behalf the agent acts: /mcp?onBehalfOf=ana@acme.test"
             )
         }
-        guard let base = base.withLock({ $0 }) else {
+        guard let base = address.internalURL else {
             throw Problem(status: .serviceUnavailable, title: "Starting", detail: "the server is starting; try again")
         }
         var wait = maximumWait

@@ -238,6 +238,10 @@ enum OpenAPIDocument {
                       },
                       "ttlSeconds": {
                         "type": "integer"
+                      },
+                      "clientApproval": {
+                        "type": "boolean",
+                        "description": "The principal may approve in the agent's own MCP client (POST /v1/actions/{id}/client-decision). Only ever true for a Low or Medium request that policy permits it for."
                       }
                     }
                   },
@@ -271,6 +275,11 @@ enum OpenAPIDocument {
                   "failure": {
                     "type": "string",
                     "description": "Why it was rejected, denied, expired or failed."
+                  },
+                  "approvalURL": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "While pending: the approval page, which the agent may hand to a person. It grants nothing by itself."
                   }
                 }
               },
@@ -305,7 +314,8 @@ enum OpenAPIDocument {
                             "password",
                             "totp",
                             "oidc",
-                            "api_token"
+                            "api_token",
+                            "mcp_client"
                           ]
                         },
                         "reason": {
@@ -328,13 +338,31 @@ enum OpenAPIDocument {
                   "token": {
                     "description": "For an operation that needs a connected account's token: where the vault gets it. `broadSource` marks the Auth0 Management API, which reads tokens wholesale; `narrowed: false` means the token carries every scope the account granted, not only `scopes`.",
                     "type": "object",
-                    "required": ["provider", "source"],
+                    "required": [
+                      "provider",
+                      "source"
+                    ],
                     "properties": {
-                      "provider": {"type": "string"},
-                      "displayName": {"type": "string"},
-                      "source": {"enum": ["oauth", "auth0", "auth0-management", "none"]},
-                      "narrowed": {"type": "boolean"},
-                      "broadSource": {"type": "boolean"}
+                      "provider": {
+                        "type": "string"
+                      },
+                      "displayName": {
+                        "type": "string"
+                      },
+                      "source": {
+                        "enum": [
+                          "oauth",
+                          "auth0",
+                          "auth0-management",
+                          "none"
+                        ]
+                      },
+                      "narrowed": {
+                        "type": "boolean"
+                      },
+                      "broadSource": {
+                        "type": "boolean"
+                      }
                     }
                   }
                 }
@@ -343,7 +371,10 @@ enum OpenAPIDocument {
             "responses": {
               "MCP": {
                 "description": "A JSON-RPC response, or a Server-Sent Events stream of messages.",
-                "content": {"application/json": {}, "text/event-stream": {}}
+                "content": {
+                  "application/json": {},
+                  "text/event-stream": {}
+                }
               },
               "Problem": {
                 "description": "A problem document.",
@@ -368,17 +399,26 @@ enum OpenAPIDocument {
                       "application/json": {
                         "schema": {
                           "type": "object",
-                          "required": ["status", "vault"],
+                          "required": [
+                            "status",
+                            "vault"
+                          ],
                           "properties": {
                             "status": {
                               "const": "ok"
                             },
                             "vault": {
                               "type": "object",
-                              "required": ["state"],
+                              "required": [
+                                "state"
+                              ],
                               "properties": {
                                 "state": {
-                                  "enum": ["unsealed", "sealed", "absent"]
+                                  "enum": [
+                                    "unsealed",
+                                    "sealed",
+                                    "absent"
+                                  ]
                                 },
                                 "reason": {
                                   "type": "string"
@@ -396,40 +436,97 @@ enum OpenAPIDocument {
             "/mcp": {
               "post": {
                 "summary": "MCP over streamable HTTP: the catalog as gated tools",
-                "description": "The Model Context Protocol (2025-11-25) with the agent's key as a bearer token on every request; an MCP session id only routes, and a session answers only the agent that opened it. `onBehalfOf` names the principal (required to open a session); `maxWait` (1–3600 s, default 600) bounds how long a tool call waits for a human before it returns the request id.",
-                "security": [{"agentKey": []}],
+                "description": "The Model Context Protocol (2025-11-25) with the agent's key as a bearer token on every request; an MCP session id only routes, and a session answers only the agent that opened it. `onBehalfOf` names the principal (required to open a session); `maxWait` (1\u20133600 s, default 600) bounds how long a tool call waits for a human before it returns the request id.",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
                 "parameters": [
-                  {"name": "onBehalfOf", "in": "query", "schema": {"type": "string", "format": "email"}},
-                  {"name": "maxWait", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 3600}}
+                  {
+                    "name": "onBehalfOf",
+                    "in": "query",
+                    "schema": {
+                      "type": "string",
+                      "format": "email"
+                    }
+                  },
+                  {
+                    "name": "maxWait",
+                    "in": "query",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 3600
+                    }
+                  }
                 ],
                 "responses": {
-                  "200": {"$ref": "#/components/responses/MCP"},
-                  "202": {"description": "A notification or response was accepted."},
-                  "400": {"$ref": "#/components/responses/Problem"},
-                  "401": {"$ref": "#/components/responses/Problem"},
-                  "404": {"$ref": "#/components/responses/Problem"}
+                  "200": {
+                    "$ref": "#/components/responses/MCP"
+                  },
+                  "202": {
+                    "description": "A notification or response was accepted."
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
                 }
               },
               "get": {
                 "summary": "MCP: the session's stream of server messages",
-                "security": [{"agentKey": []}],
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
                 "responses": {
-                  "200": {"$ref": "#/components/responses/MCP"},
-                  "202": {"description": "A notification or response was accepted."},
-                  "400": {"$ref": "#/components/responses/Problem"},
-                  "401": {"$ref": "#/components/responses/Problem"},
-                  "404": {"$ref": "#/components/responses/Problem"}
+                  "200": {
+                    "$ref": "#/components/responses/MCP"
+                  },
+                  "202": {
+                    "description": "A notification or response was accepted."
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
                 }
               },
               "delete": {
                 "summary": "MCP: end the session",
-                "security": [{"agentKey": []}],
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
                 "responses": {
-                  "200": {"$ref": "#/components/responses/MCP"},
-                  "202": {"description": "A notification or response was accepted."},
-                  "400": {"$ref": "#/components/responses/Problem"},
-                  "401": {"$ref": "#/components/responses/Problem"},
-                  "404": {"$ref": "#/components/responses/Problem"}
+                  "200": {
+                    "$ref": "#/components/responses/MCP"
+                  },
+                  "202": {
+                    "description": "A notification or response was accepted."
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
                 }
               }
             },
@@ -438,12 +535,33 @@ enum OpenAPIDocument {
                 "summary": "Open a connect link in the principal's browser",
                 "description": "The link printed by `countersign connections connect`. Opens once: sets an HttpOnly, SameSite=Lax cookie that binds the flow to this browser and redirects to the provider's consent screen with a single-use `state` and a PKCE S256 challenge.",
                 "parameters": [
-                  {"name": "flow", "in": "query", "required": true, "schema": {"type": "string"}},
-                  {"name": "key", "in": "query", "required": true, "schema": {"type": "string"}}
+                  {
+                    "name": "flow",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "key",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
                 ],
                 "responses": {
-                  "302": {"description": "To the provider's authorization endpoint."},
-                  "400": {"description": "An HTML page: the link is unknown, used or expired.", "content": {"text/html": {}}}
+                  "302": {
+                    "description": "To the provider's authorization endpoint."
+                  },
+                  "400": {
+                    "description": "An HTML page: the link is unknown, used or expired.",
+                    "content": {
+                      "text/html": {}
+                    }
+                  }
                 }
               }
             },
@@ -452,14 +570,48 @@ enum OpenAPIDocument {
                 "summary": "The provider's redirect back: finishes connecting the account",
                 "description": "Checks the `state` (single use, issued to this browser's cookie), the issuer (`iss`, RFC 9207) where the provider names one, exchanges the code with the PKCE verifier at the exact redirect URI, and records the connection with its refresh token sealed.",
                 "parameters": [
-                  {"name": "code", "in": "query", "schema": {"type": "string"}},
-                  {"name": "state", "in": "query", "schema": {"type": "string"}},
-                  {"name": "iss", "in": "query", "schema": {"type": "string"}},
-                  {"name": "error", "in": "query", "schema": {"type": "string"}}
+                  {
+                    "name": "code",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "state",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "iss",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "error",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
                 ],
                 "responses": {
-                  "200": {"description": "An HTML page: the account is connected.", "content": {"text/html": {}}},
-                  "400": {"description": "An HTML page: nothing was connected, and why.", "content": {"text/html": {}}}
+                  "200": {
+                    "description": "An HTML page: the account is connected.",
+                    "content": {
+                      "text/html": {}
+                    }
+                  },
+                  "400": {
+                    "description": "An HTML page: nothing was connected, and why.",
+                    "content": {
+                      "text/html": {}
+                    }
+                  }
                 }
               }
             },
@@ -536,6 +688,65 @@ enum OpenAPIDocument {
               }
             },
             "/v1/actions": {
+              "get": {
+                "summary": "This agent's requests, newest first",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "state",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Comma-separated states to include (all when absent), e.g. pending,approved."
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 200,
+                      "default": 50
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The requests.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "actions"
+                          ],
+                          "properties": {
+                            "actions": {
+                              "type": "array",
+                              "items": {
+                                "$ref": "#/components/schemas/ActionRequest"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              },
               "post": {
                 "summary": "Propose an action",
                 "security": [
@@ -680,6 +891,90 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Problem"
                   },
                   "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/actions/{id}/client-decision": {
+              "post": {
+                "summary": "Record the principal's answer given in the agent's own MCP client",
+                "description": "For a request whose policy permits approval in the client (requirements.clientApproval: Low or Medium, one approver, no step-up or confirmation text, self-approval allowed), the agent relays the principal's decision from a form it showed them. Recorded as the principal's decision with authentication mcp_client; refused with code client_approval_not_permitted otherwise, and the request waits for an approver.",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": [
+                          "verdict",
+                          "digest"
+                        ],
+                        "properties": {
+                          "verdict": {
+                            "enum": [
+                              "approve",
+                              "deny"
+                            ]
+                          },
+                          "digest": {
+                            "type": "string",
+                            "description": "The digest of the payload the person was shown."
+                          },
+                          "reason": {
+                            "type": "string"
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "Decided.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ActionRequest"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
                     "$ref": "#/components/responses/Problem"
                   }
                 }

@@ -67,7 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
         let (listening, announce) = AsyncStream.makeStream(of: Int.self)
         let application = buildApplication(
             configuration: ServerConfiguration(host: "127.0.0.1", port: port ?? (Self.isFree(8787) ? 8787 : 0)),
-            context: runtime.context,
+            context: runtime.context(),
             logger: logger
         ) { port in
             announce.yield(port)

@@ -103,7 +103,11 @@ struct Runtime {
         )
     }
 
-    var context: ServerContext {
+    /// The server's context.
+    ///
+    /// - Parameter publicURL: The base URL people reach the server at, when it is not where it listens.
+    /// - Returns: What the HTTP API works with.
+    func context(publicURL: String? = nil) -> ServerContext {
         ServerContext(
             gateway: gateway,
             requests: requests,
@@ -112,7 +116,8 @@ struct Runtime {
             users: store,
             secrets: secrets,
             vault: vault,
-            sandbox: sandbox
+            sandbox: sandbox,
+            publicURL: publicURL
         )
     }
 }

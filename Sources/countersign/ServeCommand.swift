@@ -42,7 +42,19 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var httpAllowPrivate: [String] = []
 
+    @Option(
+        name: .customLong("public-url"),
+        help:
+            "The base URL people reach this server at, for links to approval pages (default: the address it listens on)."
+    )
+    var publicURL: String?
+
     func validate() throws {
+        if let publicURL {
+            guard let url = URL(string: publicURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+                url.query == nil, url.fragment == nil
+            else { throw ValidationError("--public-url must be an http(s) URL such as https://countersign.example") }
+        }
         for host in httpAllow + httpAllowPrivate where HTTPAllowlistEntry(host) == nil {
             throw ValidationError("\(host) is not a host, host:port or *.domain")
         }
@@ -64,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, directory, workspace) = (host, runtime.directory.url.path, runtime.workspace)
         let application = buildApplication(
             configuration: ServerConfiguration(host: host, port: port),
-            context: runtime.context,
+            context: runtime.context(publicURL: publicURL),
             services: runtime.services,
             logger: logger
         ) { port in

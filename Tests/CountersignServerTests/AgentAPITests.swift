@@ -20,7 +20,9 @@ struct AgentAPITests: Sendable {
     let otherKey: APIKey
     let vault: Vault
 
-    init() async throws {
+    init() async throws { try await self.init(policyYAML: Policy.defaultYAML) }
+
+    init(policyYAML: String) async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-api-\(UUID().uuidString)")
         workspace = directory.appending(path: "workspace")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
@@ -28,7 +30,7 @@ struct AgentAPITests: Sendable {
         let connectors: [any Connector] = [
             try FilesConnector(root: workspace.path), try ShellConnector(root: workspace.path),
         ]
-        let policy = try Policy(yaml: Policy.defaultYAML, catalog: Catalogs.local())
+        let policy = try Policy(yaml: policyYAML, catalog: Catalogs.local())
         requests = NotifyingStore(store, events: events)
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
         gateway = Gateway(
@@ -85,6 +87,13 @@ struct AgentAPITests: Sendable {
             headers: headers(key),
             body: ByteBuffer(string: body)
         )
+    }
+
+    /// Proposes a Medium `files.write` of `path`, which waits for an approver, and returns the request.
+    func holdWrite(_ client: some TestClientProtocol, path: String = "b.txt") async throws -> JSONValue {
+        let body =
+            #"{"operation":"files.write","arguments":{"path":"\#(path)","content":"x"},"onBehalfOf":"ana@acme.test"}"#
+        return try json(try await propose(client, body))
     }
 
     @Test("health needs no key; the API needs a valid one")
@@ -154,6 +163,78 @@ struct AgentAPITests: Sendable {
         #expect(!FileManager.default.fileExists(atPath: workspace.appending(path: "b.txt").path))
     }
 
+    @Test("an agent lists its own requests, filtered by state; a pending one links to its approval page")
+    func listsOwnRequests() async throws {
+        let context = context
+        context.address.listening(at: "http://127.0.0.1:9")
+        let app = Application(router: buildRouter(context))
+        try await app.test(.router) { client in
+            let held = try await holdWrite(client)
+            let id = try #require(held["id"]?.stringValue)
+            #expect(held["approvalURL"] == .string("http://127.0.0.1:9/approvals/\(id)"))
+            _ = try await propose(
+                client,
+                #"{"operation":"files.read","arguments":{"path":"none"},"onBehalfOf":"ana@acme.test"}"#
+            )
+            _ = try await propose(
+                client,
+                #"{"operation":"files.write","arguments":{"path":"c.txt","content":"x"},"onBehalfOf":"ana@acme.test"}"#,
+                key: otherKey
+            )
+            try await client.execute(uri: "/v1/actions", method: .get, headers: headers()) { response in
+                let actions = try json(response)["actions"]?.arrayValue ?? []
+                #expect(response.status == .ok && actions.count == 2)
+                #expect(actions.allSatisfy { $0["agent"] == "planner" })
+            }
+            try await client.execute(uri: "/v1/actions?state=pending", method: .get, headers: headers()) { response in
+                let listed = try json(response)["actions"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+                #expect(listed == [id])
+            }
+            for bad in ["state=maybe", "limit=0", "limit=201"] {
+                try await client.execute(uri: "/v1/actions?\(bad)", method: .get, headers: headers()) { response in
+                    #expect(response.status == .badRequest, "\(bad)")
+                }
+            }
+        }
+    }
+
+    @Test("a decision relayed from the agent's client is refused unless policy permits it there")
+    func clientDecisionRefused() async throws {
+        let app = Application(router: buildRouter(context))
+        try await app.test(.router) { client in
+            let held = try await holdWrite(client)
+            let id = try #require(held["id"]?.stringValue)
+            let digest = try #require(held["digest"]?.stringValue)
+            let approve = #"{"verdict":"approve","digest":"\#(digest)"}"#
+            try await client.execute(
+                uri: "/v1/actions/\(id)/client-decision",
+                method: .post,
+                headers: headers(),
+                body: ByteBuffer(string: approve)
+            ) { response in
+                let problem = try json(response)
+                #expect(response.status == .forbidden && problem["code"] == "client_approval_not_permitted")
+            }
+            // Another agent cannot even see it.
+            try await client.execute(
+                uri: "/v1/actions/\(id)/client-decision",
+                method: .post,
+                headers: headers(otherKey),
+                body: ByteBuffer(string: approve)
+            ) { #expect($0.status == .notFound) }
+            try await client.execute(
+                uri: "/v1/actions/\(id)/client-decision",
+                method: .post,
+                headers: headers(),
+                body: ByteBuffer(string: #"{"verdict":"maybe","digest":"\#(digest)"}"#)
+            ) { #expect($0.status == .unprocessableContent) }
+        }
+        #expect(
+            try await requests.request(id: try #require(try await requests.requests(RequestQuery()).first?.id))?.state
+                == .pending
+        )
+    }
+
     @Test("a denied action is 403 with the policy's reason")
     func deniedAction() async throws {
         let app = Application(router: buildRouter(context))
@@ -219,7 +300,7 @@ struct AgentAPITests: Sendable {
             let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
             #expect(document["openapi"] == "3.1.0")
             let paths = try #require(document["paths"]?.objectValue)
-            #expect(paths.count == 15)
+            #expect(paths.count == 16)
             let copy = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/openapi.json")
             #expect(try JSONParser().parse(Array(try Data(contentsOf: copy))) == document, "docs/openapi.json is stale")
             for (path, operations) in paths {
