@@ -49,9 +49,27 @@ public struct AgentAPIClient: Sendable {
 
     /// `GET /v1/actions/{id}?wait=SECONDS`: answers as soon as the state changes, or after `wait`.
     func action(id: String, wait: Int) async throws -> Answer {
-        let escaped =
-            id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-"))) ?? ""
-        return try await send(.GET, "/v1/actions/\(escaped)\(wait > 0 ? "?wait=\(wait)" : "")")
+        try await send(.GET, "/v1/actions/\(Self.escape(id))\(wait > 0 ? "?wait=\(wait)" : "")")
+    }
+
+    /// `GET /v1/actions?limit=N`: this agent's requests, newest first.
+    func actions(limit: Int) async throws -> [JSONValue] {
+        let answer = try await send(.GET, "/v1/actions?limit=\(limit)")
+        guard answer.status == 200, let actions = answer.body["actions"]?.arrayValue else {
+            throw AgentAPIError(answer)
+        }
+        return actions
+    }
+
+    /// `POST /v1/actions/{id}/client-decision`: the principal's answer given in the MCP client.
+    func clientDecision(id: String, verdict: String, digest: String, reason: String?) async throws -> Answer {
+        var body: [String: JSONValue] = ["verdict": .string(verdict), "digest": .string(digest)]
+        if let reason { body["reason"] = .string(reason) }
+        return try await send(.POST, "/v1/actions/\(Self.escape(id))/client-decision", .object(body))
+    }
+
+    static func escape(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-"))) ?? ""
     }
 
     private func send(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> Answer {

@@ -1,6 +1,7 @@
 import Countersign
 import Foundation
 public import MCP
+import Synchronization
 
 /// Countersign's catalog as MCP tools: every call is a proposal that policy and, where it says so,
 /// a human decide; the tool's result is the executed action's result, the denial, or the expiry.
@@ -24,8 +25,30 @@ public struct GatedTools: Sendable {
         self.maximumWait = maximumWait
     }
 
-    /// Makes an MCP server that offers the tools.
-    public func server() async -> Server {
+    /// The URI of a request as an MCP resource.
+    public static func resourceURI(_ id: String) -> String { "countersign://requests/\(id)" }
+
+    /// What the connected client said it can do, learned when it initializes.
+    final class ClientSupport: Sendable {
+        private let capabilities = Mutex<Client.Capabilities?>(nil)
+        func record(_ value: Client.Capabilities) { capabilities.withLock { $0 = value } }
+        var formElicitation: Bool { capabilities.withLock { $0?.elicitation?.form != nil } }
+        var urlElicitation: Bool { capabilities.withLock { $0?.elicitation?.url != nil } }
+    }
+
+    /// Makes an MCP server that offers the tools and starts it on a transport.
+    ///
+    /// - Parameter transport: Where the client is (stdio, a streamable HTTP session, in memory).
+    /// - Returns: The running server.
+    /// - Throws: When the transport cannot be connected.
+    public func start(on transport: any Transport) async throws -> Server {
+        let support = ClientSupport()
+        let server = await server(support)
+        try await server.start(transport: transport) { _, capabilities in support.record(capabilities) }
+        return server
+    }
+
+    func server(_ support: ClientSupport) async -> Server {
         let server = Server(
             name: "countersign",
             version: "0.1.0",
@@ -35,15 +58,58 @@ public struct GatedTools: Sendable {
                 some wait for a human's approval, some are denied by policy. A denial is final: do not retry \
                 it or work around it; tell the user. Tokens for the user's accounts never reach you.
                 """,
-            capabilities: .init(tools: .init(listChanged: false))
+            capabilities: .init(
+                resources: .init(subscribe: false, listChanged: false),
+                tools: .init(listChanged: false)
+            )
         )
         await server.withMethodHandler(ListTools.self) { _ in
             ListTools.Result(tools: try await tools())
         }
         await server.withMethodHandler(CallTool.self) { [self] parameters in
-            try await call(parameters, server: server)
+            try await call(parameters, server: server, support: support)
+        }
+        await server.withMethodHandler(ListResources.self) { [self] _ in
+            ListResources.Result(resources: try await api.actions(limit: 50).map(Self.resource))
+        }
+        await server.withMethodHandler(ListResourceTemplates.self) { _ in
+            ListResourceTemplates.Result(templates: [
+                Resource.Template(
+                    uriTemplate: Self.resourceURI("{id}"),
+                    name: "request",
+                    title: "A Countersign request",
+                    description:
+                        "An action this agent proposed: its state, risk, impact and, once settled, its result or why it did not run.",
+                    mimeType: "application/json"
+                )
+            ])
+        }
+        await server.withMethodHandler(ReadResource.self) { [self] parameters in
+            let prefix = Self.resourceURI("")
+            guard parameters.uri.hasPrefix(prefix), parameters.uri.count > prefix.count else {
+                throw MCPError.invalidParams("expected a URI such as \(Self.resourceURI("ID"))")
+            }
+            let answer = try await api.action(id: String(parameters.uri.dropFirst(prefix.count)), wait: 0)
+            guard answer.status == 200 else {
+                throw MCPError.serverError(code: -32002, message: "resource not found: \(AgentAPIError(answer).detail)")
+            }
+            return ReadResource.Result(contents: [
+                .text(answer.body.prettyPrinted(), uri: parameters.uri, mimeType: "application/json")
+            ])
         }
         return server
+    }
+
+    /// A request as an MCP resource.
+    static func resource(_ request: JSONValue) -> Resource {
+        let id = request["id"]?.stringValue ?? "?"
+        return Resource(
+            name: "request \(id)",
+            uri: resourceURI(id),
+            title: "\(request["operation"]?.stringValue ?? "?") (\(request["state"]?.stringValue ?? "?"))",
+            description: request["impact"]?.stringValue,
+            mimeType: "application/json"
+        )
     }
 
     /// The catalog as tools, and the status tool.
@@ -89,7 +155,8 @@ public struct GatedTools: Sendable {
         return tools
     }
 
-    func call(_ parameters: CallTool.Parameters, server: Server) async throws -> CallTool.Result {
+    func call(_ parameters: CallTool.Parameters, server: Server, support: ClientSupport) async throws -> CallTool.Result
+    {
         let arguments = JSONValue.object((parameters.arguments ?? [:]).mapValues(Self.json))
         if parameters.name == Self.statusTool {
             guard let id = arguments["id"]?.stringValue else {
@@ -112,8 +179,13 @@ public struct GatedTools: Sendable {
         let token = parameters._meta?.progressToken
         let deadline = ContinuousClock.now + maximumWait
         var step = 0.0
+        var offer: Offer?
+        defer { offer?.task.cancel() }
         while request["state"]?.stringValue.map(Self.waiting.contains) == true {
             guard ContinuousClock.now < deadline else { return pending(request) }
+            if offer == nil, request["state"]?.stringValue == "pending" {
+                offer = offerDecision(request, server: server, support: support)
+            }
             if let token {
                 step += 1
                 try? await server.notify(
@@ -128,7 +200,91 @@ public struct GatedTools: Sendable {
             guard answer.status == 200 else { return Self.error(AgentAPIError(answer).description) }
             request = answer.body
         }
+        if let offer, offer.url {
+            // The approval page offered at the client is done with: the request is decided.
+            try? await server.notify(ElicitationCompleteNotification.message(.init(elicitationId: offer.id)))
+        }
         return outcome(request)
+    }
+
+    /// A decision offered to the human at the client while the call waits.
+    struct Offer {
+        let id: String
+        let url: Bool
+        let task: Task<Void, Never>
+    }
+
+    /// Offers the decision to the human at the client, where the client can show it.
+    ///
+    /// In a form, for a request whose policy lets the principal approve it in the client (Low or
+    /// Medium only), or else as a link to the approval page. The answer never blocks the call, and
+    /// approval never depends on it: approvers decide in the web app or the CLI all the same.
+    func offerDecision(_ request: JSONValue, server: Server, support: ClientSupport) -> Offer? {
+        guard let id = request["id"]?.stringValue else { return nil }
+        if support.formElicitation, request["requirements"]?["clientApproval"] == .bool(true),
+            let digest = request["digest"]?.stringValue
+        {
+            let task = Task { [api] in
+                guard
+                    let answer = try? await server.requestElicitation(
+                        message: Self.formMessage(request),
+                        requestedSchema: Self.decisionForm
+                    )
+                else { return }
+                let verdict: String
+                switch answer.action {
+                case .accept where answer.content?["decision"]?.stringValue == "approve": verdict = "approve"
+                case .accept, .decline: verdict = "deny"
+                case .cancel: return  // No answer: the request waits for an approver.
+                }
+                let reason = answer.content?["reason"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+                _ = try? await api.clientDecision(id: id, verdict: verdict, digest: digest, reason: reason)
+            }
+            return Offer(id: id, url: false, task: task)
+        }
+        if support.urlElicitation, let url = request["approvalURL"]?.stringValue {
+            let level = (request["risk"]?["level"]?.stringValue ?? "?").capitalized
+            let task = Task {
+                _ = try? await server.requestElicitation(
+                    message:
+                        "An agent asks to run \(request["operation"]?.stringValue ?? "an action") (\(level) risk). An approver reviews the exact payload and decides on Countersign's approval page.",
+                    url: url,
+                    elicitationId: id
+                )
+            }
+            return Offer(id: id, url: true, task: task)
+        }
+        return nil
+    }
+
+    /// The form a client shows for a decision it may take.
+    static let decisionForm = Elicitation.RequestSchema(
+        title: "Approve this action?",
+        properties: [
+            "decision": [
+                "type": "string", "title": "Decision", "enum": ["approve", "deny"],
+                "enumNames": ["Approve: run it now", "Deny: do not run it"],
+            ],
+            "reason": ["type": "string", "title": "Reason (told to the agent when you deny)", "maxLength": 2000],
+        ],
+        required: ["decision"]
+    )
+
+    /// What the form shows: what Countersign derived from the payload, never only the agent's words.
+    static func formMessage(_ request: JSONValue) -> String {
+        let level = (request["risk"]?["level"]?.stringValue ?? "?").capitalized
+        var lines = [
+            "Countersign: an agent asks to run \(request["operation"]?.stringValue ?? "?") on your behalf (\(level) risk).",
+            "Impact: \(request["impact"]?.stringValue ?? "?")",
+        ]
+        let reasons = (request["risk"]?["reasons"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }
+        if !reasons.isEmpty { lines.append("Why \(level): \(reasons.joined(separator: "; "))") }
+        let scopes = (request["scopes"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !scopes.isEmpty { lines.append("Access it gets: \(scopes.joined(separator: ", "))") }
+        lines.append("Payload: \(CanonicalJSON.string(request["arguments"] ?? .null))")
+        if let reason = request["agentReason"]?.stringValue { lines.append("The agent's own words: \"\(reason)\"") }
+        lines.append("Digest: \(request["digest"]?.stringValue ?? "?")")
+        return lines.joined(separator: "\n")
     }
 
     static let waiting: Set<String> = ["pending", "approved", "auto_approved", "executing"]
@@ -182,21 +338,34 @@ public struct GatedTools: Sendable {
         }
     }
 
-    /// Still waiting for a human: the request id and where to look later.
+    /// Still waiting for a human: the request id, where a person approves it, and where to look later.
     func pending(_ request: JSONValue) -> CallTool.Result {
         let id = request["id"]?.stringValue ?? "?"
+        var structured: [String: Value] = [
+            "id": .string(id), "state": .string(request["state"]?.stringValue ?? "pending"),
+            "resource": .string(Self.resourceURI(id)),
+        ]
+        var approval = "an approver sees it with `countersign approvals show \(id)`"
+        if let url = request["approvalURL"]?.stringValue {
+            structured["approvalURL"] = .string(url)
+            approval = "an approver decides at \(url) (or with `countersign approvals show \(id)`)"
+        }
         return CallTool.Result(
             content: [
                 .text(
                     text:
-                        "Waiting for a human to approve (request \(id), \(Self.progressText(request))). Nothing has run yet. Call \(Self.statusTool) with {\"id\": \"\(id)\"} later to get the outcome; the approver sees it with `countersign approvals show \(id)`.",
+                        "Waiting for a human to approve (request \(id), \(Self.progressText(request))). Nothing has run yet; \(approval). Call \(Self.statusTool) with {\"id\": \"\(id)\"} later, or read the resource \(Self.resourceURI(id)), to get the outcome.",
                     annotations: nil,
                     _meta: nil
-                )
+                ),
+                .resourceLink(
+                    uri: Self.resourceURI(id),
+                    name: "request \(id)",
+                    title: "Countersign request \(id)",
+                    mimeType: "application/json"
+                ),
             ],
-            structuredContent: Optional.some(
-                ["id": .string(id), "state": .string(request["state"]?.stringValue ?? "pending")] as Value
-            ),
+            structuredContent: Optional.some(Value.object(structured)),
             isError: false
         )
     }

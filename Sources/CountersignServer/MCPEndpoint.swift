@@ -113,8 +113,7 @@ public final class MCPEndpoint: Sendable {
         }
         let transport = StatefulHTTPServerTransport()
         let tools = GatedTools(api: AgentAPIClient(server: base, key: key), principal: principal, maximumWait: wait)
-        let server = await tools.server()
-        try await server.start(transport: transport)
+        let server = try await tools.start(on: transport)
         let answer = await transport.handleRequest(message)
         if let id = answer.headers[HTTPHeaderName.sessionID] {
             sessions.withLock {

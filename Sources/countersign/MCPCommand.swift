@@ -49,8 +49,7 @@ struct MCPCommand: AsyncParsableCommand {
             principal: onBehalfOf,
             maximumWait: .seconds(maxWait)
         )
-        let server = await tools.server()
-        try await server.start(transport: StdioTransport())
+        let server = try await tools.start(on: StdioTransport())
         await server.waitUntilCompleted()
     }
 }

@@ -32,6 +32,9 @@ async def check_session(session, transport: str) -> None:
     )
     assert not held.is_error and "countersign_status" in text(held), text(held)
     assert any(m and m.startswith("waiting for approval by a human, Medium") for m in progress), progress
-    status = await session.call_tool("countersign_status", {"id": held.structured_content["id"]})
+    request = held.structured_content["id"]
+    assert held.structured_content.get("approvalURL", "").endswith(f"/approvals/{request}"), held.structured_content
+    assert held.structured_content.get("resource") == f"countersign://requests/{request}", held.structured_content
+    status = await session.call_tool("countersign_status", {"id": request})
     assert "Waiting for a human" in text(status), text(status)
     print(f"MCP over {transport}: OK")
