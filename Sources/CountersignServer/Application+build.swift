@@ -2,6 +2,7 @@ public import Countersign
 public import CountersignVault
 public import Hummingbird
 public import Logging
+public import NIOCore
 public import ServiceLifecycle
 import Synchronization
 
@@ -91,6 +92,18 @@ public struct ServerContext: Sendable {
     }
 }
 
+/// The request context: Hummingbird's core, and the peer's address (for rate limits on sign-in).
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The address of the connection's peer (the proxy's, behind a reverse proxy).
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
 /// Builds the HTTP application: the agent and approver APIs, health and the OpenAPI document.
 ///
 /// - Parameters:
@@ -127,8 +140,8 @@ public func buildApplication(
 }
 
 /// Builds the router (exposed for in-process tests).
-public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext> {
-    let router = Router()
+public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     router.get("/healthz") { _, _ in
         var health: [String: JSONValue] = ["status": "ok"]
@@ -196,7 +209,7 @@ public func buildRouter(_ context: ServerContext) -> Router<BasicRequestContext>
 /// Turns ``Problem``s into problem+json responses, and any other error into a 500 that says nothing
 /// of its cause (which is logged instead).
 struct ProblemMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = AppRequestContext
 
     func handle(
         _ request: Request,

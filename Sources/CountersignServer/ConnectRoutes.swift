@@ -14,7 +14,7 @@ public enum ConnectRoutes {
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
 
     /// Adds the routes.
-    public static func add(to router: Router<BasicRequestContext>, vault: Vault) {
+    public static func add<Context: RequestContext>(to router: Router<Context>, vault: Vault) {
         router.get("/oauth/start") { request, _ in await start(request, vault: vault) }
         router.get("/oauth/callback") { request, _ in await callback(request, vault: vault) }
     }

@@ -42,7 +42,7 @@ public final class MCPEndpoint: Sendable {
     }
 
     /// Adds `POST`, `GET` and `DELETE /mcp`.
-    public func add(to router: Router<BasicRequestContext>) {
+    public func add<Context: Hummingbird.RequestContext>(to router: Router<Context>) {
         for method in [HTTPRequest.Method.post, .get, .delete] {
             router.on("/mcp", method: method) { request, _ in try await self.handle(request) }
         }

@@ -69,7 +69,7 @@ public final class SandboxChat: Sendable {
     public var messages: [Message] { state.withLock { $0.messages } }
 
     /// Adds the routes under `/sandbox/`.
-    public func add(to router: Router<BasicRequestContext>) {
+    public func add<Context: RequestContext>(to router: Router<Context>) {
         router.get("/sandbox/oauth/authorize") { request, _ in self.authorize(request) }
         router.post("/sandbox/oauth/token") { request, _ in try await self.token(request) }
         router.post("/sandbox/oauth/revoke") { request, _ in try await self.revoke(request) }
