@@ -56,6 +56,8 @@ public struct ServerContext: Sendable {
     public let agents: any AgentStore
     /// Where approvers and their tokens are checked.
     public let users: any UserStore
+    /// Where the web app's sessions are kept; without it, the web app is not served.
+    public let sessions: (any WebSessionStore)?
     /// Opens approvers' sealed TOTP secrets for step-up.
     public let secrets: SecretBox
     /// Connected accounts and the tokens vended for them, if the server has a vault.
@@ -77,8 +79,10 @@ public struct ServerContext: Sendable {
         secrets: SecretBox,
         vault: Vault? = nil,
         sandbox: SandboxChat? = nil,
+        sessions: (any WebSessionStore)? = nil,
         publicURL: String? = nil
     ) {
+        self.sessions = sessions
         self.address = ServerAddress(publicURL: publicURL)
         self.mcp = MCPEndpoint(agents: agents, address: address)
         self.gateway = gateway
@@ -202,6 +206,18 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
     }
     router.post("/v1/approvals/{id}/extend") { request, context in
         try await approvers.extend(request, id: try context.parameters.require("id"))
+    }
+    if let sessions = context.sessions {
+        WebApp(
+            requests: context.requests,
+            events: context.events,
+            users: context.users,
+            sessions: sessions,
+            approvals: approvers,
+            catalog: context.gateway.catalog,
+            address: context.address
+        )
+        .add(to: router)
     }
     return router
 }

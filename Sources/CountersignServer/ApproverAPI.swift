@@ -105,11 +105,51 @@ struct ApproverAPI: Sendable {
                 "\"digest\" is required: the digest of the payload you reviewed (GET /v1/approvals/\(id))"
             )
         }
+        var otp: String?
+        if let member = body["otp"] {
+            guard let code = member.stringValue else { throw Self.invalid("\"otp\" must be a string of digits") }
+            otp = code
+        }
+        let now = Date()
+        let decided = try await approve(
+            id: id,
+            by: user,
+            digest: text,
+            confirmation: try Self.optionalString(body, "confirm"),
+            otp: otp,
+            authentication: AuthenticationRecord(method: .apiToken, authTime: now),
+            now: now
+        )
+        return .json(try await detail(decided))
+    }
+
+    /// Records an approval, for the API and the web app alike.
+    ///
+    /// Everything but the one-time code is checked first (as if it were right), so that a refused
+    /// decision does not spend it; the store checks it all again, atomically, when it records it.
+    ///
+    /// - Parameters:
+    ///   - id: The request.
+    ///   - user: The approver.
+    ///   - text: The digest the approver reviewed.
+    ///   - confirmation: The confirmation text typed, for High requests.
+    ///   - otp: A one-time code for step-up, if given.
+    ///   - authentication: How the approver is authenticated without a code (token or session).
+    ///   - now: The time of the decision.
+    /// - Returns: The request after the decision.
+    /// - Throws: A ``Problem`` saying why the approval was refused.
+    func approve(
+        id: String,
+        by user: User,
+        digest text: String,
+        confirmation: String?,
+        otp: String?,
+        authentication: AuthenticationRecord,
+        now: Date
+    ) async throws -> ActionRequest {
         guard let digest = ActionDigest(text) else {
             throw Self.invalid("\"digest\" must be sha256: and 64 hex digits")
         }
-        let now = Date()
-        let confirmation = try Self.optionalString(body, "confirm")
         func decision(with authentication: AuthenticationRecord) -> Decision {
             Decision(
                 requestID: id,
@@ -121,11 +161,9 @@ struct ApproverAPI: Sendable {
                 confirmation: confirmation
             )
         }
-        // Everything but the code is checked first (as if it were right), so that a refused decision
-        // does not spend it; the store checks it all again, atomically, when the decision is recorded.
         let stored = try await load(id)
         let provisional = decision(
-            with: AuthenticationRecord(method: body["otp"] == nil ? .apiToken : .totp, authTime: now)
+            with: otp == nil ? authentication : AuthenticationRecord(method: .totp, authTime: now)
         )
         let prior = try await requests.decisions(for: id)
         do {
@@ -133,11 +171,10 @@ struct ApproverAPI: Sendable {
         } catch {
             throw Self.problem(error)
         }
-        var authentication = AuthenticationRecord(method: .apiToken, authTime: now)
-        if let otp = body["otp"] {
-            guard let code = otp.stringValue else { throw Self.invalid("\"otp\" must be a string of digits") }
+        var authentication = authentication
+        if let otp {
             do {
-                authentication = try await users.stepUp(user, code: code, box: secrets, now: now)
+                authentication = try await users.stepUp(user, code: otp, box: secrets, now: now)
             } catch let error as UserError {
                 throw Problem(
                     status: .forbidden,
@@ -154,36 +191,63 @@ struct ApproverAPI: Sendable {
                 )
             }
         }
-        let decision = decision(with: authentication)
-        return .json(try await detail(try await decide(decision)))
+        return try await decide(decision(with: authentication))
     }
 
     /// Denies: `POST /v1/approvals/{id}/deny` `{reason, digest?}`.
     func deny(_ request: Request, id: String) async throws -> Response {
         let user = try await authenticate(request)
         let body = try await Self.body(request, allowed: ["reason", "digest"])
-        guard let reason = try Self.optionalString(body, "reason") else {
-            throw Self.invalid("\"reason\" is required: the agent receives it")
-        }
+        let now = Date()
+        let decided = try await deny(
+            id: id,
+            by: user,
+            reason: try Self.optionalString(body, "reason"),
+            digest: try Self.optionalString(body, "digest"),
+            authentication: AuthenticationRecord(method: .apiToken, authTime: now),
+            now: now
+        )
+        return .json(try await detail(decided))
+    }
+
+    /// Records a denial, for the API and the web app alike.
+    ///
+    /// - Parameters:
+    ///   - id: The request.
+    ///   - user: The approver.
+    ///   - reason: Why; the agent receives it.
+    ///   - text: The digest the approver reviewed, if given (a denial stands whatever the payload).
+    ///   - authentication: How the approver is authenticated.
+    ///   - now: The time of the decision.
+    /// - Returns: The request after the decision.
+    /// - Throws: A ``Problem`` saying why the denial was refused.
+    func deny(
+        id: String,
+        by user: User,
+        reason: String?,
+        digest text: String?,
+        authentication: AuthenticationRecord,
+        now: Date
+    ) async throws -> ActionRequest {
+        guard let reason else { throw Self.invalid("\"reason\" is required: the agent receives it") }
         let stored = try await load(id)
         var digest = stored.digest
-        if let text = try Self.optionalString(body, "digest") {
+        if let text {
             guard let given = ActionDigest(text) else {
                 throw Self.invalid("\"digest\" must be sha256: and 64 hex digits")
             }
             digest = given
         }
-        let now = Date()
         let decision = Decision(
             requestID: id,
             approver: user.email,
             verdict: .deny,
             digest: digest,
-            authentication: AuthenticationRecord(method: .apiToken, authTime: now),
+            authentication: authentication,
             decidedAt: now,
             reason: reason
         )
-        return .json(try await detail(try await decide(decision)))
+        return try await decide(decision)
     }
 
     /// Extends: `POST /v1/approvals/{id}/extend` `{minutes}`.

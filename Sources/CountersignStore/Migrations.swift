@@ -276,6 +276,24 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v10: web sessions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE web_sessions (
+                        id TEXT PRIMARY KEY,
+                        secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
+                        email TEXT NOT NULL REFERENCES users (email),
+                        created_at REAL NOT NULL,
+                        last_seen_at REAL NOT NULL,
+                        auth_method TEXT NOT NULL CHECK (auth_method IN ('password', 'totp', 'oidc')),
+                        auth_time REAL NOT NULL,
+                        acr TEXT,
+                        amr TEXT NOT NULL
+                    ) STRICT;
+                    CREATE INDEX web_sessions_email ON web_sessions (email);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -364,9 +364,10 @@ struct DemoScript: Service {
               data       \(directory)
               workspace  \(runtime.workspace)
 
+            Approve in your browser: \(server)/inbox
             Demo approver \(DemoCommand.approverEmail)
               password     \(credentials.password.reveal())
-              TOTP secret  \(Base32.encode(credentials.totpSecret))  (for step-up on Critical actions)
+              TOTP secret  \(Base32.encode(credentials.totpSecret))  (at sign-in, and for step-up on Critical actions)
             """
         )
         if !once,
@@ -383,7 +384,7 @@ struct DemoScript: Service {
     func printInstructions(_ proposed: [(Step, JSONValue)], server: String) {
         let command = Self.invocation
         var lines = [
-            "Now approve them as the demo approver, in another terminal:",
+            "Now approve them as the demo approver: in your browser at \(server)/inbox, or in another terminal:",
             "",
             "  export COUNTERSIGN_SERVER=\(server)",
             "  export COUNTERSIGN_TOKEN=\(credentials.approverToken.reveal())",

@@ -117,6 +117,7 @@ struct Runtime {
             secrets: secrets,
             vault: vault,
             sandbox: sandbox,
+            sessions: store,
             publicURL: publicURL
         )
     }

@@ -68,7 +68,8 @@ struct AgentAPITests: Sendable {
             agents: store,
             users: store,
             secrets: try! SecretBox(rawKey: SecretBox.generateRawKey()),
-            vault: vault
+            vault: vault,
+            sessions: store
         )
     }
 

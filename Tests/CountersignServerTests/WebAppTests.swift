@@ -1,0 +1,196 @@
+import Countersign
+import CountersignStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import CountersignServer
+
+/// The web app through the real router: sessions, CSRF, cross-site refusal, rate limits and the
+/// headers every page carries. (The pages themselves are driven in Chromium by Tests/web.)
+@Suite("Web app")
+struct WebAppTests {
+    static let password = "correct horse battery staple"
+
+    func withApp(_ body: @Sendable (any TestClientProtocol, AgentAPITests) async throws -> Void) async throws {
+        let api = try await AgentAPITests()
+        try await api.store.createUser(
+            User(
+                email: "bob@acme.test",
+                role: .approver,
+                passwordHash: Password.hash(Secret(Self.password), cost: 4),
+                createdAt: Date()
+            ),
+            actor: "test"
+        )
+        let app = Application(router: buildRouter(api.context))
+        try await app.test(.router) { client in try await body(client, api) }
+    }
+
+    static func cookie(_ name: String, in response: TestResponse) -> String? {
+        for value in response.headers[values: .setCookie] where value.hasPrefix(name + "=") {
+            return String(value.dropFirst(name.count + 1).prefix { $0 != ";" })
+        }
+        return nil
+    }
+
+    /// Signs bob in and returns the session cookie's value.
+    func signIn(_ client: some TestClientProtocol, password: String = password) async throws -> TestResponse {
+        let page = try await client.execute(uri: "/sign-in", method: .get)
+        let browser = try #require(Self.cookie("__Host-countersign-signin", in: page))
+        let form =
+            "csrf=\(browser)&email=bob%40acme.test&password=\(password.replacingOccurrences(of: " ", with: "+"))&next=%2Finbox"
+        return try await client.execute(
+            uri: "/sign-in",
+            method: .post,
+            headers: [
+                .cookie: "__Host-countersign-signin=\(browser)",
+                .contentType: "application/x-www-form-urlencoded",
+            ],
+            body: ByteBuffer(string: form)
+        )
+    }
+
+    static func csrf(in page: TestResponse) -> String? {
+        let html = String(buffer: page.body)
+        guard let range = html.range(of: #"name="csrf" value=""#) else { return nil }
+        return String(html[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    @Test("sign-in sets a __Host- session cookie; pages need it and carry the security headers")
+    func signInAndHeaders() async throws {
+        try await withApp { client, _ in
+            let anonymous = try await client.execute(uri: "/inbox", method: .get)
+            #expect(anonymous.status == .seeOther && anonymous.headers[.location] == "/sign-in?next=%2Finbox")
+
+            let signedIn = try await signIn(client)
+            #expect(signedIn.status == .seeOther && signedIn.headers[.location] == "/inbox")
+            let setCookie = try #require(
+                signedIn.headers[values: .setCookie].first { $0.hasPrefix("__Host-countersign=") }
+            )
+            for attribute in ["Path=/", "HttpOnly", "SameSite=Strict", "Secure"] {
+                #expect(setCookie.contains(attribute), "\(attribute)")
+            }
+            let session = try #require(Self.cookie("__Host-countersign", in: signedIn))
+            let inbox = try await client.execute(
+                uri: "/inbox",
+                method: .get,
+                headers: [.cookie: "__Host-countersign=\(session)"]
+            )
+            #expect(inbox.status == .ok && String(buffer: inbox.body).contains("Waiting for a decision"))
+            #expect(inbox.headers[.contentSecurityPolicy]?.contains("frame-ancestors 'none'") == true)
+            #expect(inbox.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            #expect(inbox.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+            #expect(inbox.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+
+            // A forged cookie (right id, wrong secret) is no session.
+            let forged = session.prefix { $0 != "." } + "." + String(repeating: "0", count: 64)
+            let refused = try await client.execute(
+                uri: "/inbox",
+                method: .get,
+                headers: [.cookie: "__Host-countersign=\(forged)"]
+            )
+            #expect(refused.status == .seeOther)
+        }
+    }
+
+    @Test("an approval needs the session's CSRF token and a same-site request; then it is recorded")
+    func csrfAndCrossSite() async throws {
+        try await withApp { client, api in
+            let held = try await api.holdWrite(client)
+            let id = try #require(held["id"]?.stringValue)
+            let digest = try #require(held["digest"]?.stringValue)
+            let session = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            let cookie: HTTPFields = [.cookie: "__Host-countersign=\(session)"]
+            let page = try await client.execute(uri: "/approvals/\(id)", method: .get, headers: cookie)
+            let csrf = try #require(Self.csrf(in: page))
+            #expect(String(buffer: page.body).contains(digest))
+
+            func post(_ form: String, crossSite: Bool = false) async throws -> TestResponse {
+                var headers = cookie
+                headers[.contentType] = "application/x-www-form-urlencoded"
+                if crossSite { headers[HTTPField.Name("Sec-Fetch-Site")!] = "cross-site" }
+                return try await client.execute(
+                    uri: "/approvals/\(id)/approve",
+                    method: .post,
+                    headers: headers,
+                    body: ByteBuffer(string: form)
+                )
+            }
+            #expect(try await post("digest=\(digest)").status == .forbidden)
+            #expect(try await post("digest=\(digest)&csrf=\(String(repeating: "a", count: 64))").status == .forbidden)
+            #expect(try await post("digest=\(digest)&csrf=\(csrf)", crossSite: true).status == .forbidden)
+            #expect(try await api.requests.request(id: id)?.state == .pending)
+
+            let approved = try await post("digest=\(digest)&csrf=\(csrf)")
+            #expect(approved.status == .seeOther)
+            #expect(try await api.requests.request(id: id)?.state == .approved)
+            let decision = try #require(try await api.requests.decisions(for: id).first)
+            #expect(decision.approver == "bob@acme.test" && decision.authentication.method == .password)
+        }
+    }
+
+    @Test("after five failed sign-ins for an account, even the right password is refused for a while")
+    func signInRateLimit() async throws {
+        try await withApp { client, api in
+            for _ in 0..<5 {
+                #expect(try await signIn(client, password: "wrong password here").status == .unauthorized)
+            }
+            #expect(try await signIn(client).status == .tooManyRequests)
+            let events = try await api.store.auditEntries(after: 0, limit: 1000)
+            #expect(!events.contains { String(decoding: $0.body, as: UTF8.self).contains("signed_in") })
+        }
+    }
+
+    @Test("sessions end when idle or too old; a new sign-in replaces the browser's session")
+    func sessionLifetime() async throws {
+        let start = Date(timeIntervalSince1970: 1_900_000_000)
+        let session = WebSession(
+            id: "s",
+            secretHash: Array(repeating: 1, count: 32),
+            email: "bob@acme.test",
+            createdAt: start,
+            lastSeenAt: start,
+            authentication: AuthenticationRecord(method: .password, authTime: start)
+        )
+        #expect(session.isLive(at: start.addingTimeInterval(60)))
+        #expect(!session.isLive(at: start.addingTimeInterval(WebSession.idleTimeout + 1)))
+        var busy = session
+        busy.lastSeenAt = start.addingTimeInterval(WebSession.absoluteTimeout - 10)
+        #expect(!busy.isLive(at: start.addingTimeInterval(WebSession.absoluteTimeout + 1)))
+
+        try await withApp { client, api in
+            let first = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            let firstID = String(first.prefix { $0 != "." })
+            let page = try await client.execute(uri: "/sign-in", method: .get)
+            let browser = try #require(Self.cookie("__Host-countersign-signin", in: page))
+            let again = try await client.execute(
+                uri: "/sign-in",
+                method: .post,
+                headers: [
+                    .cookie: "__Host-countersign-signin=\(browser); __Host-countersign=\(first)",
+                    .contentType: "application/x-www-form-urlencoded",
+                ],
+                body: ByteBuffer(string: "csrf=\(browser)&email=bob%40acme.test&password=correct+horse+battery+staple")
+            )
+            let second = try #require(Self.cookie("__Host-countersign", in: again))
+            #expect(second != first)
+            #expect(try await api.store.session(id: firstID) == nil)
+        }
+    }
+
+    @Test("the payload is escaped everywhere and long values are folded, not cut")
+    func payloadHTML() {
+        let long = String(repeating: "x", count: 500)
+        let html = PayloadHTML.render(["to": ["<script>alert(1)</script>"], "body": .string(long), "n": 1])
+        #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"))
+        #expect(html.contains("<details><summary>… 342 more characters</summary>"))
+        #expect(
+            html.replacingOccurrences(of: #"<details><summary>… 342 more characters</summary>"#, with: "").contains(
+                long
+            )
+        )
+    }
+}
