@@ -58,6 +58,8 @@ public struct ServerContext: Sendable {
     public let users: any UserStore
     /// Where the web app's sessions are kept; without it, the web app is not served.
     public let sessions: (any WebSessionStore)?
+    /// The OpenID Connect provider approvers may sign in and step up with.
+    public let oidc: OIDCConfiguration?
     /// Opens approvers' sealed TOTP secrets for step-up.
     public let secrets: SecretBox
     /// Connected accounts and the tokens vended for them, if the server has a vault.
@@ -80,9 +82,11 @@ public struct ServerContext: Sendable {
         vault: Vault? = nil,
         sandbox: SandboxChat? = nil,
         sessions: (any WebSessionStore)? = nil,
+        oidc: OIDCConfiguration? = nil,
         publicURL: String? = nil
     ) {
         self.sessions = sessions
+        self.oidc = oidc
         self.address = ServerAddress(publicURL: publicURL)
         self.mcp = MCPEndpoint(agents: agents, address: address)
         self.gateway = gateway
@@ -215,7 +219,8 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
             sessions: sessions,
             approvals: approvers,
             catalog: context.gateway.catalog,
-            address: context.address
+            address: context.address,
+            oidc: context.oidc.map(OIDCClient.init)
         )
         .add(to: router)
     }

@@ -19,8 +19,12 @@ struct WebApp: Sendable {
     let approvals: ApproverAPI
     let catalog: OperationCatalog
     let address: ServerAddress
+    /// The OpenID Connect provider approvers may sign in and step up with, if one is configured.
+    let oidc: OIDCClient?
     let limiter = SignInLimiter()
     let pendingSignIns = PendingSignIns()
+    let oidcFlows = OIDCFlows()
+    let stepUps = OIDCStepUps()
 
     /// A signed-in approver.
     struct Signed {
@@ -47,6 +51,11 @@ struct WebApp: Sendable {
         web.post("/sign-in") { request, context in try await signIn(request, context: context) }
         web.post("/sign-in/code") { request, context in try await signInCode(request, context: context) }
         web.post("/sign-out") { request, _ in try await signOut(request) }
+        web.get("/sign-in/oidc") { request, _ in try await startOIDCSignIn(request) }
+        web.get("/sign-in/oidc/callback") { request, _ in try await oidcCallback(request) }
+        web.post("/approvals/{id}/step-up") { request, context in
+            try await startOIDCStepUp(request, id: try context.parameters.require("id"))
+        }
         web.get("/inbox") { request, _ in try await inbox(request) }
         web.get("/inbox/rows") { request, _ in try await rows(request) }
         web.get("/inbox/events") { request, _ in try await inboxEvents(request) }
@@ -172,6 +181,7 @@ struct WebApp: Sendable {
             "next": Self.safeNext(request.uri.queryParameters["next"].map(String.init)),
         ]
         if let error { data["error"] = error }
+        if let oidc { data["oidc"] = ["name": oidc.configuration.displayName, "next": data["next"] ?? "/inbox"] }
         return WebPages.page(
             "sign-in",
             title: "Sign in",
@@ -301,6 +311,137 @@ struct WebApp: Sendable {
 
     /// A bcrypt hash of a random password, checked when the account does not exist.
     static let decoyHash = Password.hash(Secret(WebRandom.hex(bytes: 16)))
+
+    // MARK: OpenID Connect
+
+    var redirectURI: String { (address.publicURL ?? "") + "/sign-in/oidc/callback" }
+
+    func startOIDCSignIn(_ request: Request) async throws -> Response {
+        guard let oidc else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no sign-in provider is configured")
+        }
+        let browser = WebCookies.value(cookies.signIn, in: request) ?? WebRandom.hex(bytes: 24)
+        let next = Self.safeNext(request.uri.queryParameters["next"].map(String.init))
+        let (state, flow) = oidcFlows.start(browser: browser, purpose: .signIn(next: next), now: Date())
+        let location = try await authorizationURL(oidc, state: state, flow: flow, stepUp: false)
+        return WebPages.redirect(location, headers: [.setCookie: cookies.set(cookies.signIn, browser, maxAge: 3600)])
+    }
+
+    /// Step-up with the provider: it must authenticate the approver afresh (`prompt=login`,
+    /// `max_age=0`, the configured `acr_values`) before the approval can be given.
+    func startOIDCStepUp(_ request: Request, id: String) async throws -> Response {
+        let signed = try await signedIn(request)
+        _ = try await form(request, csrf: signed.csrf)
+        guard let oidc else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no sign-in provider is configured")
+        }
+        _ = try await approvals.load(id)
+        let (state, flow) = oidcFlows.start(
+            browser: signed.session.id,
+            purpose: .stepUp(requestID: id, sessionID: signed.session.id, startedAt: Date()),
+            now: Date()
+        )
+        return WebPages.redirect(
+            try await authorizationURL(oidc, state: state, flow: flow, stepUp: true, hint: signed.user.email)
+        )
+    }
+
+    func authorizationURL(
+        _ oidc: OIDCClient,
+        state: String,
+        flow: OIDCFlows.Flow,
+        stepUp: Bool,
+        hint: String? = nil
+    ) async throws -> String {
+        do {
+            return try await oidc.authorizationURL(
+                redirectURI: redirectURI,
+                state: state,
+                nonce: flow.nonce,
+                verifier: flow.verifier,
+                stepUp: stepUp,
+                loginHint: hint
+            )
+        } catch let error as OIDCError {
+            throw Problem(status: .badGateway, title: "Sign-in provider unavailable", detail: error.description)
+        } catch {
+            throw Problem(status: .badGateway, title: "Sign-in provider unavailable", detail: "\(error)")
+        }
+    }
+
+    func oidcCallback(_ request: Request) async throws -> Response {
+        guard let oidc else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no sign-in provider is configured")
+        }
+        let query = request.uri.queryParameters
+        let now = Date()
+        func refused(_ detail: String) -> Problem {
+            Problem(status: .forbidden, title: "Sign-in refused", detail: detail)
+        }
+        if let error = query["error"] {
+            throw refused("the provider refused: \(error)\(query["error_description"].map { " (\($0))" } ?? "")")
+        }
+        guard let state = query["state"].map(String.init), let code = query["code"].map(String.init) else {
+            throw refused("the provider's answer has no code or state")
+        }
+        // Sign-in flows are bound to the sign-in cookie, step-ups to the session in use.
+        var flow: OIDCFlows.Flow?
+        for browser in [WebCookies.value(cookies.signIn, in: request), currentSessionID(request)] {
+            if flow == nil, let browser { flow = oidcFlows.finish(state: state, browser: browser, now: now) }
+        }
+        guard let flow else { throw refused("this sign-in expired or was started in another browser; start again") }
+        if let issuer = query["iss"], String(issuer) != oidc.configuration.issuer {
+            throw refused("the answer came from another issuer")
+        }
+        let identity: VerifiedIdentity
+        do {
+            let idToken = try await oidc.exchange(code: code, verifier: flow.verifier, redirectURI: redirectURI)
+            switch flow.purpose {
+            case .signIn:
+                identity = try await oidc.verify(idToken, nonce: flow.nonce)
+            case .stepUp(_, _, let startedAt):
+                identity = try await oidc.verify(
+                    idToken,
+                    nonce: flow.nonce,
+                    authenticatedSince: startedAt,
+                    requireACR: oidc.configuration.stepUpACR
+                )
+            }
+        } catch let error as OIDCError {
+            throw refused(error.description)
+        } catch let error as VaultError {
+            throw Problem(status: .badGateway, title: "Sign-in provider unavailable", detail: error.description)
+        }
+        guard let user = try await users.user(email: identity.email), user.disabledAt == nil else {
+            throw refused(
+                "\(identity.email) is not an approver here; an administrator adds approvers with `countersign users add`"
+            )
+        }
+        let authentication = AuthenticationRecord(
+            method: .oidc,
+            authTime: identity.authTime ?? now,
+            acr: identity.acr,
+            amr: identity.amr
+        )
+        switch flow.purpose {
+        case .signIn(let next):
+            return try await completeSignIn(user.email, authentication, request, next: next)
+        case .stepUp(let requestID, let sessionID, _):
+            let signed = try await signedIn(request)
+            guard signed.session.id == sessionID, signed.user.email == user.email else {
+                throw refused("the step-up was made as \(user.email), not as \(signed.user.email)")
+            }
+            let cookie = try await startSession(
+                for: user.email,
+                authentication: authentication,
+                replacing: sessionID,
+                event: "stepped_up"
+            )
+            let newID = String(cookie.dropFirst(cookies.session.count + 1).prefix { $0 != "." })
+            stepUps.record(authentication, session: newID, request: requestID)
+            return WebPages.redirect("/approvals/\(requestID)", headers: [.setCookie: cookie])
+        }
+    }
 
     // MARK: Inbox and history
 
@@ -459,7 +600,24 @@ struct WebApp: Sendable {
         if stored.state == .pending {
             data["pending"] = true
             if let confirmText = requirements.confirmText { data["confirmText"] = confirmText }
-            if requirements.stepUp { data["stepUp"] = true }
+            if requirements.stepUp {
+                if let done = stepUps.fresh(session: signed.session.id, request: id, now: now) {
+                    data["steppedUp"] =
+                        "You stepped up with \(oidc?.configuration.displayName ?? "single sign-on") at \(Timestamp.string(done.authTime).prefix(19).dropFirst(11)) UTC"
+                        + (done.acr.map { " (\($0))" } ?? "") + "; approve within five minutes of it."
+                } else {
+                    data["stepUp"] = true
+                    if signed.user.sealedTOTPSecret != nil { data["stepUpTOTP"] = true }
+                    if let oidc { data["stepUpOIDC"] = oidc.configuration.displayName }
+                    if signed.user.sealedTOTPSecret == nil {
+                        data["stepUpHelp"] =
+                            oidc.map {
+                                "This request needs step-up: authenticate afresh with \($0.configuration.displayName) first."
+                            }
+                            ?? "This request needs step-up, and you have no authenticator enrolled: an administrator runs `countersign users totp \(signed.user.email)`."
+                    }
+                }
+            }
             let given = decisions.filter { $0["verdict"]?.stringValue == "approve" }.count
             data["approvalsText"] =
                 requirements.approvals > 1
@@ -482,7 +640,12 @@ struct WebApp: Sendable {
         let fields = try await form(request, csrf: signed.csrf)
         let stored = try await approvals.load(id)
         let otp = fields["otp"].flatMap { $0.isEmpty ? nil : $0 }
-        if stored.assessment.requirements.stepUp && otp == nil {
+        var authentication = signed.authentication
+        if stored.assessment.requirements.stepUp, otp == nil,
+            let steppedUp = stepUps.fresh(session: signed.session.id, request: id, now: Date())
+        {
+            authentication = steppedUp
+        } else if stored.assessment.requirements.stepUp && otp == nil {
             return try await requestPage(
                 request,
                 id: id,
@@ -499,9 +662,10 @@ struct WebApp: Sendable {
                 digest: fields["digest"] ?? "",
                 confirmation: fields["confirm"].flatMap { $0.isEmpty ? nil : $0 },
                 otp: otp,
-                authentication: signed.authentication,
+                authentication: authentication,
                 now: now
             )
+            stepUps.use(session: signed.session.id, request: id)
         } catch let problem as Problem {
             return try await requestPage(request, id: id, flash: problem.detail, status: problem.status, signed: signed)
         }

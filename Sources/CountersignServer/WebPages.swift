@@ -115,6 +115,7 @@ enum WebPages {
           <input id="password" name="password" type="password" autocomplete="current-password" required>
           <button type="submit" class="primary">Continue</button>
         </form>
+        {{#oidc}}<p class="or">or</p><p><a class="button" href="/sign-in/oidc?next={{next}}">Sign in with {{name}}</a></p>{{/oidc}}
         </section>
         """,
         "sign-in-code": """
@@ -261,12 +262,22 @@ enum WebPages {
           <label for="confirm">Type <strong class="confirm-text">{{confirmText}}</strong> to confirm</label>
           <input id="confirm" name="confirm" autocomplete="off" autocapitalize="off" spellcheck="false" required>
           {{/confirmText}}
-          {{#stepUp}}
+          {{#steppedUp}}<p class="notice">{{steppedUp}}</p>{{/steppedUp}}
+          {{#stepUpTOTP}}
           <label for="otp">Step-up: a fresh code from your authenticator</label>
           <input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required>
-          {{/stepUp}}
+          {{/stepUpTOTP}}
+          {{#stepUpHelp}}<p>{{stepUpHelp}}</p>{{/stepUpHelp}}
           <button type="submit" class="primary" id="approve" data-confirm="Approve {{operation}} for {{principal}}?">Approve <kbd>a</kbd></button>
         </form>
+        {{#stepUpOIDC}}
+        <form method="post" action="/approvals/{{id}}/step-up" class="card stack" aria-labelledby="stepup-h">
+          <h2 id="stepup-h">Step up</h2>
+          <p>Authenticate afresh with {{stepUpOIDC}}; you come back here to approve.</p>
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <button type="submit" id="step-up">Step up with {{stepUpOIDC}}</button>
+        </form>
+        {{/stepUpOIDC}}
         <form method="post" action="/approvals/{{id}}/deny" class="card stack" id="deny-form" aria-labelledby="deny-h">
           <h2 id="deny-h">Deny</h2>
           <input type="hidden" name="csrf" value="{{csrf}}">
@@ -306,6 +317,8 @@ enum WebPages {
         button.danger { background: #fff; border-color: var(--critical); color: var(--critical); }
         button.quiet { padding: 4px 10px; }
         :focus-visible { outline: 3px solid #f0b400; outline-offset: 2px; }
+        a.button { display: inline-block; padding: 8px 14px; border-radius: 6px; border: 1px solid #8a93a3; background: #fff; color: var(--ink); text-decoration: none; }
+        .or { color: var(--muted); text-align: center; margin: 12px 0 4px; }
         .notice { background: #fff4e5; border: 1px solid #e0a13a; border-radius: 6px; padding: 10px 12px; }
         .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; margin: 0 0 14px; }
         .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 13px; font-weight: 600; color: #fff; white-space: nowrap; }

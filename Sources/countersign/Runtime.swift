@@ -105,9 +105,11 @@ struct Runtime {
 
     /// The server's context.
     ///
-    /// - Parameter publicURL: The base URL people reach the server at, when it is not where it listens.
+    /// - Parameters:
+    ///   - publicURL: The base URL people reach the server at, when it is not where it listens.
+    ///   - oidc: The OpenID Connect provider approvers sign in with, if any.
     /// - Returns: What the HTTP API works with.
-    func context(publicURL: String? = nil) -> ServerContext {
+    func context(publicURL: String? = nil, oidc: OIDCConfiguration? = nil) -> ServerContext {
         ServerContext(
             gateway: gateway,
             requests: requests,
@@ -118,6 +120,7 @@ struct Runtime {
             vault: vault,
             sandbox: sandbox,
             sessions: store,
+            oidc: oidc,
             publicURL: publicURL
         )
     }

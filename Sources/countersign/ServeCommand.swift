@@ -49,7 +49,45 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var publicURL: String?
 
+    @Option(
+        name: .customLong("oidc-issuer"),
+        help:
+            "An OpenID Connect issuer approvers may sign in and step up with (its discovery document is read); the client secret, if any, comes from $COUNTERSIGN_OIDC_CLIENT_SECRET."
+    )
+    var oidcIssuer: String?
+
+    @Option(name: .customLong("oidc-client-id"), help: "Countersign's client id at the OpenID Connect provider.")
+    var oidcClientID: String?
+
+    @Option(
+        name: .customLong("oidc-step-up-acr"),
+        help: "The acr a step-up must return (sent as acr_values); without it, any fresh authentication counts."
+    )
+    var oidcStepUpACR: String?
+
+    @Option(name: .customLong("oidc-name"), help: "The provider's name on the sign-in page.")
+    var oidcName = "single sign-on"
+
+    var oidc: OIDCConfiguration? {
+        guard let oidcIssuer, let oidcClientID else { return nil }
+        return OIDCConfiguration(
+            issuer: oidcIssuer,
+            clientID: oidcClientID,
+            clientSecret: ProcessInfo.processInfo.environment["COUNTERSIGN_OIDC_CLIENT_SECRET"].map(Secret.init),
+            stepUpACR: oidcStepUpACR,
+            displayName: oidcName
+        )
+    }
+
     func validate() throws {
+        if (oidcIssuer == nil) != (oidcClientID == nil) {
+            throw ValidationError("--oidc-issuer and --oidc-client-id go together")
+        }
+        if let oidcIssuer, URL(string: oidcIssuer)?.scheme != "https",
+            !(oidcIssuer.hasPrefix("http://127.0.0.1") || oidcIssuer.hasPrefix("http://localhost"))
+        {
+            throw ValidationError("--oidc-issuer must be an https URL")
+        }
         if let publicURL {
             guard let url = URL(string: publicURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
                 url.query == nil, url.fragment == nil
@@ -76,7 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, directory, workspace) = (host, runtime.directory.url.path, runtime.workspace)
         let application = buildApplication(
             configuration: ServerConfiguration(host: host, port: port),
-            context: runtime.context(publicURL: publicURL),
+            context: runtime.context(publicURL: publicURL, oidc: oidc),
             services: runtime.services,
             logger: logger
         ) { port in

@@ -7,10 +7,6 @@ import Testing
 
 @testable import CountersignVault
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @Suite("Vault")
 struct VaultTests {
     let files: VaultFiles
@@ -47,9 +43,8 @@ struct VaultTests {
     func firstStart() async throws {
         let store = try SQLiteStore(path: databasePath)
         let vault = try await openVault(store)
-        var info = stat()
-        #expect(stat(keyPath, &info) == 0)
-        #expect(Int(info.st_mode) & 0o777 == 0o600)
+        let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
+        #expect(mode.map { $0 & 0o777 } == 0o600)
         guard case .unsealed(let active, let count) = await vault.status else {
             Issue.record("the vault is sealed")
             return

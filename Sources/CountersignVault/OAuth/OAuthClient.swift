@@ -1,8 +1,8 @@
-import AsyncHTTPClient
-import Countersign
+package import AsyncHTTPClient
+package import Countersign
 import Foundation
 import NIOCore
-import NIOHTTP1
+package import NIOHTTP1
 
 /// What a provider's token endpoint handed back.
 ///
@@ -250,13 +250,13 @@ struct OAuthClient: Sendable {
 }
 
 /// How Countersign calls providers and token services.
-enum ProviderHTTP {
+package enum ProviderHTTP {
     /// The most of an answer read.
     static let maximumResponseBytes = 64 * 1024
 
     /// One client for every provider call: no redirects (a token endpoint that redirects is refused
     /// rather than followed with a secret), bounded time.
-    static let client: HTTPClient = {
+    package static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(20))
@@ -267,7 +267,7 @@ enum ProviderHTTP {
     ///
     /// - Throws: ``VaultError`` `.providerUnavailable` when `name` cannot be reached; the error
     ///   never holds the request.
-    static func send(
+    package static func send(
         _ request: HTTPClientRequest,
         to name: String
     ) async throws(VaultError) -> (
@@ -293,7 +293,7 @@ enum ProviderHTTP {
     }
 
     /// Rate limits, outages and redirects, whatever the body says.
-    static func check(status: Int, headers: HTTPHeaders, from name: String) throws(VaultError) {
+    package static func check(status: Int, headers: HTTPHeaders, from name: String) throws(VaultError) {
         if status == 429 {
             let wait = headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             throw VaultError(
@@ -312,7 +312,7 @@ enum ProviderHTTP {
 
 extension HTTPClientRequest {
     /// A POST of a form that asks for JSON back.
-    static func form(_ url: String, _ fields: [(String, String)]) -> HTTPClientRequest {
+    package static func form(_ url: String, _ fields: [(String, String)]) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -325,12 +325,12 @@ extension HTTPClientRequest {
 /// `application/x-www-form-urlencoded`, as the WHATWG URL standard writes it.
 package enum FormEncoding {
     /// Encodes name–value pairs in order.
-    static func encode(_ pairs: [(String, String)]) -> String {
+    package static func encode(_ pairs: [(String, String)]) -> String {
         pairs.map { "\(component($0.0))=\(component($0.1))" }.joined(separator: "&")
     }
 
     /// Percent-encodes everything but unreserved characters.
-    static func component(_ text: String) -> String {
+    package static func component(_ text: String) -> String {
         var out = ""
         for byte in text.utf8 {
             switch byte {
