@@ -309,8 +309,22 @@ public struct GatedTools: Sendable {
         let id = request["id"]?.stringValue ?? "?"
         switch request["state"]?.stringValue {
         case "executed":
+            var content: [Tool.Content] = [
+                .text(text: CanonicalJSON.string(request["result"] ?? .null), annotations: nil, _meta: nil)
+            ]
+            if let edited = request["edited"] {
+                let changed = (edited["changed"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+                content.append(
+                    .text(
+                        text:
+                            "An approver (\(edited["by"]?.stringValue ?? "?")) edited the arguments before approving; changed: \(changed). The result above is of the action as edited: \(CanonicalJSON.string(request["arguments"] ?? .null))",
+                        annotations: nil,
+                        _meta: nil
+                    )
+                )
+            }
             return CallTool.Result(
-                content: [.text(text: CanonicalJSON.string(request["result"] ?? .null), annotations: nil, _meta: nil)],
+                content: content,
                 structuredContent: request["result"]?.objectValue.map { Optional.some(Self.value(.object($0))) } ?? nil,
                 isError: false
             )

@@ -94,6 +94,19 @@ struct AgentAPI: Sendable {
         return .json(view(stored), status: stored.state == .rejected ? .forbidden : .created)
     }
 
+    /// The request as the agent sees it, with what an approver changed, if they edited it.
+    func viewWithEdit(_ stored: ActionRequest) async throws -> JSONValue {
+        guard let edit = try await requests.edit(of: stored.id), case .object(var members) = view(stored) else {
+            return view(stored)
+        }
+        members["edited"] = [
+            "by": .string(edit.editor), "at": .string(Timestamp.string(edit.editedAt)),
+            "changed": .array(edit.changed.map(JSONValue.string)), "originalArguments": edit.originalArguments,
+            "originalDigest": .string(edit.originalDigest.description),
+        ]
+        return .object(members)
+    }
+
     /// `GET /v1/actions?state=pending,approved&limit=50`: this agent's requests, newest first.
     func list(_ request: Request) async throws -> Response {
         let agent = try await authenticate(request)
@@ -156,7 +169,7 @@ struct AgentAPI: Sendable {
         let api = self
         return ServerSentEvents.response { sink in
             var sent = first
-            sink.yield(ServerSentEvents.frame("state", api.view(sent)))
+            sink.yield(ServerSentEvents.frame("state", try await api.viewWithEdit(sent)))
             while !sent.state.isTerminal {
                 var latest = sent
                 try await api.events.wait(for: id, timeout: .seconds(60)) {
@@ -167,7 +180,7 @@ struct AgentAPI: Sendable {
                 if latest.state == sent.state { latest = try await api.load(id, for: agent) }
                 if latest.state != sent.state {
                     sent = latest
-                    sink.yield(ServerSentEvents.frame("state", api.view(sent)))
+                    sink.yield(ServerSentEvents.frame("state", try await api.viewWithEdit(sent)))
                 }
             }
         }
@@ -177,7 +190,9 @@ struct AgentAPI: Sendable {
     func show(_ request: Request, id: String) async throws -> Response {
         let agent = try await authenticate(request)
         func load() async throws -> ActionRequest { try await self.load(id, for: agent) }
-        guard let wait = request.uri.queryParameters["wait"] else { return .json(view(try await load())) }
+        guard let wait = request.uri.queryParameters["wait"] else {
+            return .json(try await viewWithEdit(try await load()))
+        }
         guard let seconds = Int(wait), (0...60).contains(seconds) else {
             throw Problem(
                 status: .badRequest,
@@ -189,12 +204,12 @@ struct AgentAPI: Sendable {
         let initial: RequestState
         do {
             let first = try await load()
-            guard seconds > 0, !first.state.isTerminal else { return .json(view(first)) }
+            guard seconds > 0, !first.state.isTerminal else { return .json(try await viewWithEdit(first)) }
             initial = first.state
         }
         try await events.wait(for: id, timeout: .seconds(seconds)) { try await load().state != initial }
         let latest = try await load()
-        return .json(view(latest))
+        return .json(try await viewWithEdit(latest))
     }
 }
 

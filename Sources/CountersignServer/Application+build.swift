@@ -213,6 +213,7 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
     }
     if let sessions = context.sessions {
         WebApp(
+            gateway: context.gateway,
             requests: context.requests,
             events: context.events,
             users: context.users,

@@ -280,6 +280,31 @@ enum OpenAPIDocument {
                     "type": "string",
                     "format": "uri",
                     "description": "While pending: the approval page, which the agent may hand to a person. It grants nothing by itself."
+                  },
+                  "edited": {
+                    "type": "object",
+                    "description": "Present when an approver edited the arguments before approving: who, when, which arguments changed (JSON Pointers) and what the agent had proposed. `arguments` and `digest` are the edited ones.",
+                    "properties": {
+                      "by": {
+                        "type": "string"
+                      },
+                      "at": {
+                        "type": "string",
+                        "format": "date-time"
+                      },
+                      "changed": {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      "originalArguments": {
+                        "type": "object"
+                      },
+                      "originalDigest": {
+                        "type": "string"
+                      }
+                    }
                   }
                 }
               },

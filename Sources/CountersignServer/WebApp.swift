@@ -12,6 +12,7 @@ import Hummingbird
 /// Every state change is a POST with a CSRF token bound to the session and is refused when the
 /// browser says it came from another site; every page forbids framing and inline script.
 struct WebApp: Sendable {
+    let gateway: Gateway
     let requests: any ActionStore
     let events: RequestEvents
     let users: any UserStore
@@ -68,6 +69,9 @@ struct WebApp: Sendable {
         }
         web.post("/approvals/{id}/deny") { request, context in
             try await deny(request, id: try context.parameters.require("id"))
+        }
+        web.post("/approvals/{id}/edit") { request, context in
+            try await edit(request, id: try context.parameters.require("id"))
         }
     }
 
@@ -549,7 +553,8 @@ struct WebApp: Sendable {
         id: String,
         flash: String? = nil,
         status: HTTPResponse.Status = .ok,
-        signed known: Signed? = nil
+        signed known: Signed? = nil,
+        editedText: String? = nil
     ) async throws -> Response {
         let signed: Signed
         if let known { signed = known } else { signed = try await signedIn(request) }
@@ -624,6 +629,23 @@ struct WebApp: Sendable {
                 ? "as approval \(given + 1) of the \(requirements.approvals) it needs"
                 : "and Countersign runs it at once"
         }
+        if let edit = try await requests.edit(of: id) {
+            data["edit"] = [
+                "editor": edit.editor, "originalDigest": edit.originalDigest.description,
+                "changes": edit.changed.map { path -> [String: Any] in
+                    let pointer = JSONPointer(path) ?? JSONPointer(tokens: [])
+                    return [
+                        "path": path,
+                        "before": edit.originalArguments.value(at: pointer).map(PayloadHTML.render) ?? "(absent)",
+                        "after": stored.action.arguments.value(at: pointer).map(PayloadHTML.render) ?? "(removed)",
+                    ]
+                },
+            ]
+        }
+        if stored.state == .pending, decisions.isEmpty, stored.isPayloadIntact {
+            data["editable"] = true
+            data["argumentsText"] = editedText ?? stored.action.arguments.prettyPrinted()
+        }
         if let flash { data["flash"] = flash }
         _ = descriptor
         return WebPages.page(
@@ -680,6 +702,35 @@ struct WebApp: Sendable {
             )
         }
         return WebPages.redirect("/approvals/\(id)", headers: headers)
+    }
+
+    /// Edits the arguments before approving: validated against the schema and assessed again (the
+    /// level may rise, never fall); the approval then binds to the new digest.
+    func edit(_ request: Request, id: String) async throws -> Response {
+        let signed = try await signedIn(request)
+        let fields = try await form(request, csrf: signed.csrf)
+        let text = fields["arguments"] ?? ""
+        func again(_ message: String, _ status: HTTPResponse.Status) async throws -> Response {
+            try await requestPage(request, id: id, flash: message, status: status, signed: signed, editedText: text)
+        }
+        let arguments: JSONValue
+        do {
+            arguments = try JSONParser().parse(Array(text.utf8))
+        } catch {
+            return try await again("The edited arguments are not valid JSON: \(error)", .unprocessableContent)
+        }
+        let stored = try await approvals.load(id)
+        guard let digest = fields["digest"].flatMap(ActionDigest.init), stored.digest.matches(digest) else {
+            return try await again("The request changed since you opened it; review it again.", .conflict)
+        }
+        do {
+            _ = try await gateway.edit(stored, arguments: arguments, editor: signed.user.email)
+        } catch let error as ActionError {
+            return try await again("The edit was not accepted: \(error.description)", .unprocessableContent)
+        } catch let error as ApprovalError {
+            return try await again(ApproverAPI.problem(error).detail, ApproverAPI.problem(error).status)
+        }
+        return WebPages.redirect("/approvals/\(id)")
     }
 
     func deny(_ request: Request, id: String) async throws -> Response {

@@ -236,6 +236,30 @@ enum WebPages {
           <p class="digest">Digest <code>{{digest}}</code></p>
         </section>
 
+        {{#edit}}
+        <section aria-labelledby="edit-h" class="card edited">
+          <h2 id="edit-h">Edited by {{editor}}</h2>
+          <p>The agent proposed something else; the payload above is the edit, and the agent will be told which arguments changed. The agent's own digest was <code>{{originalDigest}}</code>.</p>
+          <table class="diff"><caption>What changed</caption>
+            <thead><tr><th scope="col">Argument</th><th scope="col">Proposed by the agent</th><th scope="col">As edited</th></tr></thead>
+            <tbody>{{#changes}}<tr><th scope="row"><code>{{path}}</code></th><td><pre class="payload before">{{{before}}}</pre></td><td><pre class="payload after">{{{after}}}</pre></td></tr>{{/changes}}</tbody>
+          </table>
+        </section>
+        {{/edit}}
+
+        {{#editable}}
+        <details class="card" id="edit-details">
+          <summary>Edit the arguments before approving</summary>
+          <form method="post" action="/approvals/{{id}}/edit" class="stack">
+            <input type="hidden" name="csrf" value="{{csrf}}">
+            <input type="hidden" name="digest" value="{{digest}}">
+            <label for="arguments">Arguments (JSON). The edit is checked against the operation's schema and rated again; it can raise the risk, never lower it.</label>
+            <textarea id="arguments" name="arguments" rows="8" spellcheck="false">{{argumentsText}}</textarea>
+            <button type="submit" id="save-edit">Save the edit</button>
+          </form>
+        </details>
+        {{/editable}}
+
         {{#hasDecisions}}
         <section aria-labelledby="decisions-h" class="card">
           <h2 id="decisions-h">Decisions</h2>
@@ -342,6 +366,9 @@ enum WebPages {
         .decide { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
         .confirm-text { font-family: ui-monospace, monospace; background: #f1f3f6; padding: 0 4px; }
         .state { font-weight: 600; }
+        textarea#arguments { font-family: ui-monospace, monospace; font-size: 14px; }
+        .diff pre { margin: 0; }
+        summary { cursor: pointer; font-weight: 600; }
         kbd { font-size: 12px; border: 1px solid currentColor; border-radius: 3px; padding: 0 4px; margin-left: 4px; opacity: .8; }
         @media (max-width: 640px) {
           main { padding: 12px; } .decide { grid-template-columns: 1fr; }

@@ -294,6 +294,20 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v11: approvers' edits") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE request_edits (
+                        request_id TEXT PRIMARY KEY REFERENCES action_requests (id),
+                        editor TEXT NOT NULL,
+                        edited_at REAL NOT NULL,
+                        original_digest TEXT NOT NULL,
+                        original_arguments TEXT NOT NULL,
+                        changed TEXT NOT NULL
+                    ) STRICT;
+                    """
+            )
+        }
         return migrator
     }
 }

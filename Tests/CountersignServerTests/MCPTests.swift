@@ -148,6 +148,40 @@ struct MCPTests {
         }
     }
 
+    @Test("a call an approver edited returns the edited action's result and says which arguments changed")
+    func editedCall() async throws {
+        try await withClient(try await AgentAPITests()) { client, api in
+            let approver = Task {
+                while true {
+                    if let request = try await api.requests.requests(RequestQuery(states: [.pending], limit: 1)).first {
+                        let edited = try await api.gateway.edit(
+                            request,
+                            arguments: ["path": "edited.md", "content": "hi"],
+                            editor: "bob@acme.test"
+                        )
+                        _ = try await api.requests.decide(decision(edited, .approve), now: Date())
+                        try await Executor(
+                            store: api.requests,
+                            connectors: [try FilesConnector(root: api.workspace.path)]
+                        )
+                        .execute(requestID: request.id)
+                        return
+                    }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let result = try await client.callTool(
+                name: "files.write",
+                arguments: ["path": "asked.md", "content": "hi"]
+            )
+            try await approver.value
+            #expect(result.isError == false)
+            #expect(text(result.content).contains("edited the arguments before approving; changed: /path"))
+            #expect(FileManager.default.fileExists(atPath: api.workspace.appending(path: "edited.md").path))
+            #expect(!FileManager.default.fileExists(atPath: api.workspace.appending(path: "asked.md").path))
+        }
+    }
+
     @Test("a call that outlasts its wait returns the request id; countersign_status fetches the outcome later")
     func pendingThenStatus() async throws {
         try await withClient(try await AgentAPITests(), maximumWait: .milliseconds(200)) { client, api in

@@ -193,4 +193,101 @@ struct WebAppTests {
             )
         )
     }
+
+    @Test("an edit is validated, rated again never lower, bound to a new digest, and shown to the agent")
+    func editBeforeApproval() async throws {
+        try await withApp { client, api in
+            let held = try await api.holdWrite(client, path: "draft.md")
+            let id = try #require(held["id"]?.stringValue)
+            let digest = try #require(held["digest"]?.stringValue)
+            let session = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            let cookie: HTTPFields = [.cookie: "__Host-countersign=\(session)"]
+            let page = try await client.execute(uri: "/approvals/\(id)", method: .get, headers: cookie)
+            let csrf = try #require(Self.csrf(in: page))
+            func post(_ path: String, _ form: [(String, String)]) async throws -> TestResponse {
+                var headers = cookie
+                headers[.contentType] = "application/x-www-form-urlencoded"
+                let body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }
+                return try await client.execute(
+                    uri: "/approvals/\(id)/\(path)",
+                    method: .post,
+                    headers: headers,
+                    body: ByteBuffer(string: (body + ["csrf=\(csrf)"]).joined(separator: "&"))
+                )
+            }
+            // The schema refuses it: nothing changes.
+            let invalid = try await post("edit", [("digest", digest), ("arguments", #"{"path":"x.md"}"#)])
+            #expect(invalid.status == .unprocessableContent)
+            #expect(try await api.requests.request(id: id)?.digest.description == digest)
+            // A stale digest is refused.
+            let stale = try await post(
+                "edit",
+                [
+                    ("digest", "sha256:" + String(repeating: "0", count: 64)),
+                    ("arguments", #"{"path":"a.md","content":"y"}"#),
+                ]
+            )
+            #expect(stale.status == .conflict)
+
+            // A plain edit keeps the level and says it was edited.
+            let edited = try await post(
+                "edit",
+                [("digest", digest), ("arguments", #"{"path":"final.md","content":"done"}"#)]
+            )
+            #expect(edited.status == .seeOther)
+            let stored = try #require(try await api.requests.request(id: id))
+            #expect(stored.digest.description != digest && stored.isPayloadIntact)
+            #expect(stored.assessment.level >= .medium && stored.action.arguments["path"] == "final.md")
+            #expect(stored.assessment.reasons.contains { $0.name == "edited" })
+            let shown = String(
+                buffer: try await client.execute(uri: "/approvals/\(id)", method: .get, headers: cookie).body
+            )
+            #expect(shown.contains("Edited by bob@acme.test") && shown.contains("/content") && shown.contains("/path"))
+
+            // The approval binds to the new digest: the old one is refused.
+            #expect(try await post("approve", [("digest", digest)]).status == .conflict)
+            #expect(try await post("approve", [("digest", stored.digest.description)]).status == .seeOther)
+            // Edits stop once there are approvals.
+            #expect(
+                try await post("edit", [("digest", stored.digest.description), ("arguments", "{}")]).status != .seeOther
+            )
+
+            // An edit that makes it riskier raises the level: a credential file is High.
+            let other = try await api.holdWrite(client, path: "notes.md")
+            let otherID = try #require(other["id"]?.stringValue)
+            let raised = try await client.execute(
+                uri: "/approvals/\(otherID)/edit",
+                method: .post,
+                headers: [.cookie: "__Host-countersign=\(session)", .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(
+                    string: "csrf=\(csrf)&digest=\(try #require(other["digest"]?.stringValue))&arguments="
+                        + #"{"path":".env","content":"x"}"#.addingPercentEncoding(
+                            withAllowedCharacters: .alphanumerics
+                        )!
+                )
+            )
+            #expect(raised.status == .seeOther)
+            let raisedRequest = try #require(try await api.requests.request(id: otherID))
+            #expect(raisedRequest.assessment.level == .high && raisedRequest.assessment.requirements.confirmText != nil)
+
+            let agentView = try await client.execute(uri: "/v1/actions/\(id)", method: .get, headers: api.headers())
+            let body = try api.json(agentView)
+            #expect(body["edited"]?["changed"] == ["/content", "/path"])
+            #expect(body["edited"]?["originalArguments"]?["path"] == "draft.md")
+            let audit = try await api.store.auditEntries(forRequest: id)
+            #expect(audit.contains { String(decoding: $0.body, as: UTF8.self).contains("action.edited") })
+        }
+    }
+
+    @Test("changes between arguments are named by JSON Pointer")
+    func changedPaths() {
+        #expect(
+            RequestEdit.changes(from: ["a": 1, "b": ["c": 2]], to: ["a": 1, "b": ["c": 3], "d": true]) == [
+                "/b/c", "/d",
+            ]
+        )
+        #expect(RequestEdit.changes(from: ["to": ["x"]], to: ["to": ["x", "y"]]) == ["/to"])
+        #expect(RequestEdit.changes(from: ["a/b": 1], to: [:]) == ["/a~1b"])
+        #expect(RequestEdit.changes(from: 1, to: 2) == ["/"])
+    }
 }

@@ -222,6 +222,31 @@ def main(binary: str, shots: str) -> None:
             assert app.state(high["id"], "executed")["state"] == "executed"
             print("web: a High approved only with the right confirmation text: OK")
 
+            # Edit before approving: the diff is shown, and the agent receives the edited result.
+            draft = app.propose("files.write", {"path": "notes/draft.md", "content": "first draft"})
+            page.goto(f"{app.url}/approvals/{draft['id']}")
+            page.click("#edit-details summary")
+            page.fill("#arguments", '{"path": "notes/final.md", "content": "final text"}')
+            page.click("#save-edit")
+            expect(page.locator(".edited h2")).to_have_text("Edited by bob@acme.test")
+            expect(page.locator(".diff tbody tr")).to_have_count(2)
+            expect(page.locator(".diff")).to_contain_text('"first draft"')
+            expect(page.locator(".impact")).to_contain_text("notes/final.md")
+            shot("edited-request")
+            page.click("#edit-details summary")
+            page.fill("#arguments", '{"path": "notes/final.md", "content": 42}')
+            page.click("#save-edit")
+            expect(page.locator("[role=alert]")).to_contain_text("not accepted")
+            page.goto(f"{app.url}/approvals/{draft['id']}")
+            page.click("#approve")
+            expect(page.locator(".state-line")).not_to_contain_text("waiting for a decision")
+            seen = app.state(draft["id"], "executed")
+            assert seen["state"] == "executed" and seen["arguments"]["path"] == "notes/final.md", seen
+            assert seen["edited"]["changed"] == ["/content", "/path"], seen["edited"]
+            assert os.path.exists(f"{app.data}/workspace/notes/final.md")
+            assert not os.path.exists(f"{app.data}/workspace/notes/draft.md")
+            print("web: an edit before approval showed its diff; the agent got the edited result: OK")
+
             # Deny with a reason: the agent receives it.
             denied = app.propose("files.write", {"path": "notes/other.md", "content": "x"})
             page.goto(f"{app.url}/approvals/{denied['id']}")

@@ -63,6 +63,7 @@ public enum AuditKind {
     public static let rejected = "action.rejected"
     public static let expired = "action.expired"
     public static let extended = "action.extended"
+    public static let edited = "action.edited"
     public static let executing = "action.executing"
     public static let tokenVended = "token.vended"
     public static let executed = "action.executed"

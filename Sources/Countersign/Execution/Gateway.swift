@@ -62,4 +62,56 @@ public struct Gateway: Sendable {
         // Another executor claimed it first (a retried proposal with the same idempotency key).
         return try await store.request(id: stored.id) ?? stored
     }
+
+    /// Edits a pending request's arguments for an approver: validates them against the operation's
+    /// schema, assesses the edited action again (never below the level the request had, and a
+    /// policy denial refuses the edit), and records it with its new digest.
+    ///
+    /// - Parameters:
+    ///   - request: The request as the approver saw it.
+    ///   - arguments: The edited arguments.
+    ///   - editor: The approver.
+    /// - Returns: The edited request, waiting for approval of its new digest.
+    /// - Throws: ``ActionError`` for arguments the schema refuses or an edit policy denies;
+    ///   ``ApprovalError`` when the request can no longer be edited.
+    public func edit(_ request: ActionRequest, arguments: JSONValue, editor: String) async throws -> ActionRequest {
+        let action = ProposedAction(
+            operation: request.action.operation,
+            arguments: arguments,
+            principal: request.action.principal,
+            agent: request.action.agent
+        )
+        let descriptor = try catalog.validate(action)
+        let level = request.assessment.level
+        var assessment = policy.assess(
+            action,
+            operation: descriptor,
+            signals: [
+                RiskReason(
+                    source: .policy,
+                    name: "edited",
+                    level: level,
+                    text: "edited by \(editor) from a request rated \(level.title); an edit never lowers the level"
+                )
+            ]
+        )
+        if assessment.decision == .deny {
+            throw ActionError.deniedEdit(assessment.denial ?? "policy denies the edited action")
+        }
+        // It waits for a human whatever a rule would allow: it is already in front of one.
+        assessment.decision = .ask
+        assessment.requirements.approvals = max(1, assessment.requirements.approvals)
+        let edit = RequestEdit(
+            requestID: request.id,
+            editor: editor,
+            editedAt: now(),
+            originalDigest: request.digest,
+            originalArguments: request.action.arguments,
+            action: action,
+            assessment: assessment,
+            impact: descriptor.impact(of: arguments),
+            changed: RequestEdit.changes(from: request.action.arguments, to: arguments)
+        )
+        return try await store.edit(edit, now: now())
+    }
 }

@@ -1,6 +1,6 @@
 /// A proposed action cannot be accepted as it stands.
 public struct ActionError: Error, Hashable, Sendable, CustomStringConvertible {
-    private enum Base: Hashable, Sendable { case unknownOperation, invalidArguments }
+    private enum Base: Hashable, Sendable { case unknownOperation, invalidArguments, deniedEdit }
     private let base: Base
     /// The operation named, for an unknown operation.
     public let operation: String?
@@ -17,6 +17,11 @@ public struct ActionError: Error, Hashable, Sendable, CustomStringConvertible {
         Self(base: .invalidArguments, operation: nil, violations: violations)
     }
 
+    /// Policy denies the action as an approver edited it (the reason in ``operation``'s place).
+    public static func deniedEdit(_ reason: String) -> Self {
+        Self(base: .deniedEdit, operation: reason, violations: [])
+    }
+
     /// Whether the operation is unknown.
     public var isUnknownOperation: Bool { base == .unknownOperation }
 
@@ -26,6 +31,8 @@ public struct ActionError: Error, Hashable, Sendable, CustomStringConvertible {
             "unknown operation \"\(operation ?? "")\"; GET /v1/catalog lists the operations"
         case .invalidArguments:
             "invalid arguments: " + violations.map(\.description).joined(separator: "; ")
+        case .deniedEdit:
+            "policy would deny the action as edited: \(operation ?? "")"
         }
     }
 }

@@ -3,6 +3,7 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
     private enum Base: Hashable, Sendable {
         case notFound, alreadyDecided, expired, digestMismatch, selfApproval, duplicateApprover
         case confirmationMismatch, stepUpRequired, reasonRequired, invalidExtension, tampered, clientApproval
+        case editAfterApproval
     }
 
     private let base: Base
@@ -40,12 +41,14 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The request may not be decided in the agent's own MCP client: policy did not permit it, or it
     /// is High or Critical, or the decision is not the principal's.
     public static let clientApprovalNotPermitted = Self(.clientApproval)
+    /// The request already has approvals, which were bound to its payload; it cannot be edited now.
+    public static let editAfterApproval = Self(.editAfterApproval)
 
     /// The HTTP-independent kind, for mapping to status codes: `not_found`, `conflict`, `forbidden`, `invalid`.
     public var category: String {
         switch base {
         case .notFound: "not_found"
-        case .alreadyDecided, .expired, .digestMismatch, .duplicateApprover, .tampered: "conflict"
+        case .alreadyDecided, .expired, .digestMismatch, .duplicateApprover, .tampered, .editAfterApproval: "conflict"
         case .selfApproval, .confirmationMismatch, .stepUpRequired, .clientApproval: "forbidden"
         case .reasonRequired, .invalidExtension: "invalid"
         }
@@ -66,6 +69,7 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalidExtension: "invalid_extension"
         case .tampered: "payload_tampered"
         case .clientApproval: "client_approval_not_permitted"
+        case .editAfterApproval: "edit_after_approval"
         }
     }
 
@@ -84,6 +88,8 @@ public struct ApprovalError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalidExtension: "an extension must move the expiry later, by 1 to 1440 minutes"
         case .tampered:
             "the stored payload no longer matches the digest recorded when it was proposed; it was changed outside Countersign and cannot be approved"
+        case .editAfterApproval:
+            "the request already has approvals of its payload; deny it and let the agent propose the change instead"
         case .clientApproval:
             "this request cannot be decided in the agent's client: policy does not permit it there; an approver decides it in the web app or with `countersign approvals`"
         }

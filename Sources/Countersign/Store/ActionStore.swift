@@ -33,6 +33,16 @@ public protocol ActionStore: Sendable {
     /// - Throws: ``ApprovalError`` when the decision cannot be accepted.
     func decide(_ decision: Decision, now: Date) async throws -> ActionRequest
 
+    /// Replaces a pending request's action with an approver's edit, atomically: only while it is
+    /// pending, unexpired, intact, still at the digest the editor saw, and without approvals yet.
+    ///
+    /// - Returns: The request as edited.
+    /// - Throws: ``ApprovalError`` when the edit cannot be accepted.
+    func edit(_ edit: RequestEdit, now: Date) async throws -> ActionRequest
+
+    /// The approver's edit of a request, if it was edited.
+    func edit(of requestID: String) async throws -> RequestEdit?
+
     /// Claims an approved or auto-approved request for execution, exactly once.
     ///
     /// - Returns: The request, now `executing`, or `nil` when it was not claimable (someone else

@@ -200,6 +200,14 @@ public struct NotifyingStore: ActionStore {
 
     public func decisions(for requestID: String) async throws -> [Decision] { try await base.decisions(for: requestID) }
 
+    public func edit(_ edit: RequestEdit, now: Date) async throws -> ActionRequest {
+        let edited = try await base.edit(edit, now: now)
+        events.notify(edit.requestID)
+        return edited
+    }
+
+    public func edit(of requestID: String) async throws -> RequestEdit? { try await base.edit(of: requestID) }
+
     public func decide(_ decision: Decision, now: Date) async throws -> ActionRequest {
         let request = try await base.decide(decision, now: now)
         events.notify(request.id)

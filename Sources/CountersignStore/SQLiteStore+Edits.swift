@@ -1,0 +1,104 @@
+public import Countersign
+public import Foundation
+import GRDB
+
+extension SQLiteStore {
+    public func edit(_ edit: RequestEdit, now: Date) async throws -> ActionRequest {
+        let assessmentText = CanonicalJSON.string(edit.assessment.storageJSON)
+        return try await transaction { db in
+            guard let request = try RequestRecord.find(edit.requestID, in: db)?.request() else {
+                throw ApprovalError.notFound
+            }
+            guard request.state == .pending else { throw ApprovalError.alreadyDecided(request.state) }
+            guard now < request.expiresAt else { throw ApprovalError.expired }
+            guard request.isPayloadIntact else { throw ApprovalError.tampered }
+            guard request.digest.matches(edit.originalDigest) else { throw ApprovalError.digestMismatch }
+            guard try Self.decisions(for: request.id, in: db).isEmpty else { throw ApprovalError.editAfterApproval }
+            guard edit.action.operation == request.action.operation, edit.action.principal == request.action.principal,
+                edit.action.agent == request.action.agent
+            else { throw ApprovalError.digestMismatch }
+            try db.execute(
+                sql: """
+                    UPDATE action_requests
+                    SET arguments = ?, digest = ?, assessment = ?, level = ?, impact = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    CanonicalJSON.string(edit.action.arguments), edit.digest.description, assessmentText,
+                    edit.assessment.level.rawValue, edit.impact, now.timeIntervalSince1970, edit.requestID,
+                ]
+            )
+            // A second edit keeps the agent's original arguments and names every change from them.
+            let first = try Row.fetchOne(
+                db,
+                sql: "SELECT original_digest, original_arguments FROM request_edits WHERE request_id = ?",
+                arguments: [edit.requestID]
+            )
+            let originalDigest: String = first?["original_digest"] ?? edit.originalDigest.description
+            let originalArguments: String = first?["original_arguments"] ?? CanonicalJSON.string(edit.originalArguments)
+            let changed = RequestEdit.changes(
+                from: try JSONParser().parse(Array(originalArguments.utf8)),
+                to: edit.action.arguments
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO request_edits (request_id, editor, edited_at, original_digest, original_arguments, changed)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (request_id) DO UPDATE SET editor = excluded.editor, edited_at = excluded.edited_at,
+                        changed = excluded.changed
+                    """,
+                arguments: [
+                    edit.requestID, edit.editor, now.timeIntervalSince1970, originalDigest, originalArguments,
+                    CanonicalJSON.string(.array(changed.map(JSONValue.string))),
+                ]
+            )
+            _ = try AuditWriter.append(
+                AuditEvent(
+                    kind: AuditKind.edited,
+                    actor: "user:\(edit.editor)",
+                    requestID: edit.requestID,
+                    at: now,
+                    data: [
+                        "previousDigest": .string(request.digest.description),
+                        "digest": .string(edit.digest.description),
+                        "changed": .array(changed.map(JSONValue.string)),
+                        "level": .string(edit.assessment.level.rawValue),
+                        "arguments": edit.action.arguments.redactingSecrets(), "impact": .string(edit.impact),
+                    ]
+                ),
+                in: db
+            )
+            guard let edited = try RequestRecord.find(edit.requestID, in: db)?.request() else {
+                throw ApprovalError.notFound
+            }
+            return edited
+        }
+    }
+
+    public func edit(of requestID: String) async throws -> RequestEdit? {
+        try await writer.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT * FROM request_edits WHERE request_id = ?",
+                    arguments: [requestID]
+                ),
+                let request = try RequestRecord.find(requestID, in: db)?.request()
+            else { return nil }
+            guard let originalDigest = ActionDigest(row["original_digest"] as String),
+                let changed = try JSONParser().parse(Array((row["changed"] as String).utf8)).arrayValue
+            else { throw StoreError.corrupt("an approver's edit") }
+            return RequestEdit(
+                requestID: requestID,
+                editor: row["editor"],
+                editedAt: Date(timeIntervalSince1970: row["edited_at"]),
+                originalDigest: originalDigest,
+                originalArguments: try JSONParser().parse(Array((row["original_arguments"] as String).utf8)),
+                action: request.action,
+                assessment: request.assessment,
+                impact: request.impact,
+                changed: changed.compactMap(\.stringValue)
+            )
+        }
+    }
+}
