@@ -60,6 +60,8 @@ public struct ServerContext: Sendable {
     public let sessions: (any WebSessionStore)?
     /// The OpenID Connect provider approvers may sign in and step up with.
     public let oidc: OIDCConfiguration?
+    /// The audit log and its checkpoints, for the web app's audit page.
+    public let audit: AuditSources?
     /// Opens approvers' sealed TOTP secrets for step-up.
     public let secrets: SecretBox
     /// Connected accounts and the tokens vended for them, if the server has a vault.
@@ -83,10 +85,12 @@ public struct ServerContext: Sendable {
         sandbox: SandboxChat? = nil,
         sessions: (any WebSessionStore)? = nil,
         oidc: OIDCConfiguration? = nil,
+        audit: AuditSources? = nil,
         publicURL: String? = nil
     ) {
         self.sessions = sessions
         self.oidc = oidc
+        self.audit = audit
         self.address = ServerAddress(publicURL: publicURL)
         self.mcp = MCPEndpoint(agents: agents, address: address)
         self.gateway = gateway
@@ -212,7 +216,7 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
         try await approvers.extend(request, id: try context.parameters.require("id"))
     }
     if let sessions = context.sessions {
-        WebApp(
+        let web = WebApp(
             gateway: context.gateway,
             requests: context.requests,
             events: context.events,
@@ -223,7 +227,8 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
             address: context.address,
             oidc: context.oidc.map(OIDCClient.init)
         )
-        .add(to: router)
+        web.add(to: router)
+        WebAdmin(app: web, agents: context.agents, vault: context.vault, audit: context.audit).add(to: router)
     }
     return router
 }

@@ -83,7 +83,7 @@ enum WebPages {
         <header class="bar">
           <a class="brand" href="/inbox">Countersign</a>
           {{#user}}
-          <nav aria-label="Main"><a href="/inbox">Inbox</a> <a href="/history">History</a></nav>
+          <nav aria-label="Main"><a href="/inbox">Inbox</a> <a href="/history">History</a> <a href="/agents">Agents</a> <a href="/connections">Accounts</a> <a href="/audit">Audit</a></nav>
           <form method="post" action="/sign-out" class="signout">
             <input type="hidden" name="csrf" value="{{csrf}}">
             <span class="who">{{email}}</span> <button type="submit" class="quiet">Sign out</button>
@@ -188,6 +188,94 @@ enum WebPages {
           </tr>
           {{/requests}}
           {{^requests}}<tr><td colspan="7" class="empty">No decided requests yet.</td></tr>{{/requests}}
+          </tbody>
+        </table>
+        </div>
+        """,
+        "agents": """
+        <h1>Agents</h1>
+        {{#flash}}<p class="notice" role="alert">{{flash}}</p>{{/flash}}
+        {{#created}}
+        <section class="card key-once" aria-labelledby="key-h">
+          <h2 id="key-h">The key of {{name}}</h2>
+          <p>Copy it now: it is shown this once, and Countersign keeps only its hash.</p>
+          <p><code id="new-key">{{key}}</code></p>
+        </section>
+        {{/created}}
+        <div class="table-wrap">
+        <table class="requests">
+          <caption>Agents propose actions with their key; they never receive a token.</caption>
+          <thead><tr><th scope="col">Name</th><th scope="col">Key id</th><th scope="col">Created</th><th scope="col">Status</th>{{#admin}}<th scope="col"><span class="visually-hidden">Actions</span></th>{{/admin}}</tr></thead>
+          <tbody>
+          {{#agents}}
+          <tr><td>{{name}}</td><td><code>{{keyID}}</code></td><td>{{created}}</td>
+            <td>{{#active}}active{{/active}}{{^active}}revoked {{revoked}}{{/active}}</td>
+            {{#admin}}<td>{{#active}}<form method="post" action="/agents/{{name}}/revoke"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger" data-confirm="Revoke the key of {{name}}? It stops working at once.">Revoke</button></form>{{/active}}</td>{{/admin}}
+          </tr>
+          {{/agents}}
+          {{^agents}}<tr><td colspan="5" class="empty">No agents yet.</td></tr>{{/agents}}
+          </tbody>
+        </table>
+        </div>
+        {{#admin}}
+        <form method="post" action="/agents" class="card stack narrow-form" aria-labelledby="new-agent-h">
+          <h2 id="new-agent-h">New agent</h2>
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <label for="agent-name">Name</label>
+          <input id="agent-name" name="name" required pattern="[a-z0-9][a-z0-9._-]{0,63}" placeholder="release-bot">
+          <button type="submit" class="primary">Create and show its key</button>
+        </form>
+        {{/admin}}
+        """,
+        "connections": """
+        <h1>Connected accounts</h1>
+        <p class="lede">The vault keeps each account's refresh token sealed and vends a short-lived token only to an approved action, for exactly its scopes.</p>
+        {{#flash}}<p class="notice" role="alert">{{flash}}</p>{{/flash}}
+        {{#sealed}}<p class="notice" role="alert">The vault is sealed: {{sealed}}</p>{{/sealed}}
+        <div class="table-wrap">
+        <table class="requests">
+          <caption>{{#admin}}Everyone's connected accounts.{{/admin}}{{^admin}}Your connected accounts.{{/admin}}</caption>
+          <thead><tr><th scope="col">Provider</th><th scope="col">Account</th><th scope="col">For</th><th scope="col">Scopes</th><th scope="col">Status</th><th scope="col">Connected</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <tbody>
+          {{#connections}}
+          <tr><td>{{provider}}</td><td class="wrap">{{account}}</td><td>{{principal}}</td><td class="wrap"><code>{{scopes}}</code></td>
+            <td>{{#healthy}}{{status}}{{/healthy}}{{^healthy}}<strong>{{status}}</strong>{{/healthy}}</td><td>{{created}}</td>
+            <td><form method="post" action="/connections/{{id}}/revoke"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger" data-confirm="Disconnect {{provider}} ({{account}}) and revoke it at the provider?">Disconnect</button></form></td></tr>
+          {{/connections}}
+          {{^connections}}<tr><td colspan="7" class="empty">No connected accounts.</td></tr>{{/connections}}
+          </tbody>
+        </table>
+        </div>
+        {{#hasProviders}}
+        <form method="post" action="/connections/connect" class="card stack narrow-form" aria-labelledby="connect-h">
+          <h2 id="connect-h">Connect an account of yours ({{email}})</h2>
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <label for="provider">Provider</label>
+          <select id="provider" name="provider">{{#providers}}<option>{{name}}</option>{{/providers}}</select>
+          <label for="scopes">Scopes to grant (space or comma separated)</label>
+          <input id="scopes" name="scopes" required placeholder="repo read:user">
+          <button type="submit" class="primary">Continue at the provider</button>
+        </form>
+        {{/hasProviders}}
+        """,
+        "audit": """
+        <h1>Audit log</h1>
+        <p class="notice {{#intact}}ok{{/intact}}" role="status">{{verification}}</p>
+        {{#checkpoint}}<p>Latest signed checkpoint: {{size}} entries, head <code>{{head}}</code>, signed {{signedAt}} by key <code>{{keyID}}</code> ({{#valid}}signature valid{{/valid}}{{^valid}}signature INVALID{{/valid}}).</p>{{/checkpoint}}
+        {{^checkpoint}}<p>No signed checkpoint yet; one is written every minute while the log grows.</p>{{/checkpoint}}
+        <form method="get" action="/audit" class="filters" aria-label="Filter entries">
+          <label for="f-request">Request</label><input id="f-request" name="request" value="{{request}}" size="14">
+          <label for="f-agent">Agent</label><input id="f-agent" name="agent" value="{{agent}}" size="10">
+          <label for="f-actor">Actor</label><input id="f-actor" name="actor" value="{{actor}}" size="14">
+          <button type="submit">Filter</button>
+        </form>
+        <div class="table-wrap">
+        <table class="requests audit">
+          <caption>{{size}} entries in all; the latest matching ones first.</caption>
+          <thead><tr><th scope="col">#</th><th scope="col">At</th><th scope="col">Kind</th><th scope="col">Actor</th><th scope="col">Request</th><th scope="col">Data</th></tr></thead>
+          <tbody>
+          {{#entries}}<tr><td>{{sequence}}</td><td><time datetime="{{at}}">{{at}}</time></td><td>{{kind}}</td><td class="wrap">{{actor}}</td><td>{{#request}}<a href="/approvals/{{request}}">{{request}}</a>{{/request}}</td><td class="wrap"><details><summary><code>{{summary}}</code></summary><pre class="payload">{{{data}}}</pre></details></td></tr>{{/entries}}
+          {{^entries}}<tr><td colspan="6" class="empty">No matching entries.</td></tr>{{/entries}}
           </tbody>
         </table>
         </div>
@@ -366,6 +454,11 @@ enum WebPages {
         .decide { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
         .confirm-text { font-family: ui-monospace, monospace; background: #f1f3f6; padding: 0 4px; }
         .state { font-weight: 600; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+        .narrow-form { max-width: 460px; margin-top: 14px; }
+        .notice.ok { background: #e9f6ee; border-color: #3c8c5a; }
+        .key-once code { font-size: 15px; overflow-wrap: anywhere; }
+        table.audit td code { font-size: 12px; } table.audit td:last-child { min-width: 240px; }
         textarea#arguments { font-family: ui-monospace, monospace; font-size: 14px; }
         .diff pre { margin: 0; }
         summary { cursor: pointer; font-weight: 600; }

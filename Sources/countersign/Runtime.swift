@@ -19,6 +19,8 @@ struct Runtime {
     let vault: Vault
     let sandbox: SandboxChat?
     let workspace: String
+    /// The audit signing key's public half, which checkpoints are checked with.
+    let auditPublicKey: [UInt8]
     let services: [any Service]
 
     /// Opens (creating on first start) the data directory, saying what it creates.
@@ -93,6 +95,7 @@ struct Runtime {
             vault: vault,
             sandbox: sandbox?.chat,
             workspace: workspacePath,
+            auditPublicKey: signer.publicKey,
             services: [
                 ExpirySweeper(store: requests, logger: logger),
                 ExecutorService(store: requests, executor: executor, events: events, logger: logger),
@@ -121,6 +124,11 @@ struct Runtime {
             sandbox: sandbox,
             sessions: store,
             oidc: oidc,
+            audit: AuditSources(
+                store: store,
+                checkpointsPath: directory.checkpointsPath,
+                publicKey: auditPublicKey
+            ),
             publicURL: publicURL
         )
     }

@@ -73,6 +73,28 @@ struct AgentAPITests: Sendable {
         )
     }
 
+    /// The context with the web app: sessions, the audit log, and an OpenID Connect provider if given.
+    func webContext(oidc: OIDCConfiguration? = nil) throws -> ServerContext {
+        let context = ServerContext(
+            gateway: gateway,
+            requests: requests,
+            events: events,
+            agents: store,
+            users: store,
+            secrets: try SecretBox(rawKey: SecretBox.generateRawKey()),
+            vault: vault,
+            sessions: store,
+            oidc: oidc,
+            audit: AuditSources(
+                store: store,
+                checkpointsPath: workspace.appending(path: "../checkpoints.log").path,
+                publicKey: []
+            )
+        )
+        context.address.listening(at: "http://127.0.0.1:8787")
+        return context
+    }
+
     func headers(_ key: APIKey? = nil) -> HTTPFields {
         [.authorization: "Bearer \((key ?? self.key).secret.reveal())", .contentType: "application/json"]
     }

@@ -72,24 +72,8 @@ struct OIDCTests {
         let provider = TestOpenIDProvider()
         try await provider.run {
             let api = try await AgentAPITests()
-            try await api.store.createUser(
-                User(
-                    email: "bob@acme.test",
-                    role: .approver,
-                    passwordHash: Password.hash(Secret(WebAppTests.password), cost: 4),
-                    createdAt: Date()
-                ),
-                actor: "test"
-            )
-            let context = ServerContext(
-                gateway: api.gateway,
-                requests: api.requests,
-                events: api.events,
-                agents: api.store,
-                users: api.store,
-                secrets: try SecretBox(rawKey: SecretBox.generateRawKey()),
-                vault: api.vault,
-                sessions: api.store,
+            try await WebAppTests.addApprover(api)
+            let context = try api.webContext(
                 oidc: OIDCConfiguration(
                     issuer: provider.issuer,
                     clientID: TestOpenIDProvider.clientID,
@@ -98,7 +82,6 @@ struct OIDCTests {
                     displayName: "Acme SSO"
                 )
             )
-            context.address.listening(at: "http://127.0.0.1:8787")
             let app = Application(router: buildRouter(context))
             try await app.test(.router) { client in
                 var browser = Browser(client: client)

@@ -1,5 +1,6 @@
 import Countersign
 import CountersignStore
+import CountersignVault
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -16,17 +17,23 @@ struct WebAppTests {
 
     func withApp(_ body: @Sendable (any TestClientProtocol, AgentAPITests) async throws -> Void) async throws {
         let api = try await AgentAPITests()
+        try await Self.addApprover(api)
+        let context = try api.webContext()
+        let app = Application(router: buildRouter(context))
+        try await app.test(.router) { client in try await body(client, api) }
+    }
+
+    /// Adds bob, an approver with a password and no authenticator.
+    static func addApprover(_ api: AgentAPITests) async throws {
         try await api.store.createUser(
             User(
                 email: "bob@acme.test",
                 role: .approver,
-                passwordHash: Password.hash(Secret(Self.password), cost: 4),
+                passwordHash: Password.hash(Secret(password), cost: 4),
                 createdAt: Date()
             ),
             actor: "test"
         )
-        let app = Application(router: buildRouter(api.context))
-        try await app.test(.router) { client in try await body(client, api) }
     }
 
     static func cookie(_ name: String, in response: TestResponse) -> String? {
@@ -289,5 +296,107 @@ struct WebAppTests {
         #expect(RequestEdit.changes(from: ["to": ["x"]], to: ["to": ["x", "y"]]) == ["/to"])
         #expect(RequestEdit.changes(from: ["a/b": 1], to: [:]) == ["/a~1b"])
         #expect(RequestEdit.changes(from: 1, to: 2) == ["/"])
+    }
+
+    @Test("only an admin creates and revokes agents; the key is shown once; the audit page verifies the log")
+    func agentsAndAudit() async throws {
+        try await withApp { client, api in
+            let session = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            var headers: HTTPFields = [.cookie: "__Host-countersign=\(session)"]
+            let page = try await client.execute(uri: "/agents", method: .get, headers: headers)
+            #expect(page.status == .ok && String(buffer: page.body).contains("planner"))
+            #expect(!String(buffer: page.body).contains("New agent"))
+            let csrf = try #require(Self.csrf(in: page))
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            let refused = try await client.execute(
+                uri: "/agents",
+                method: .post,
+                headers: headers,
+                body: ByteBuffer(string: "csrf=\(csrf)&name=sneaky")
+            )
+            #expect(refused.status == .forbidden)
+
+            try await api.store.createUser(
+                User(
+                    email: "root@acme.test",
+                    role: .admin,
+                    passwordHash: Password.hash(Secret(Self.password), cost: 4),
+                    createdAt: Date()
+                ),
+                actor: "test"
+            )
+            let signInPage = try await client.execute(uri: "/sign-in", method: .get)
+            let browser = try #require(Self.cookie("__Host-countersign-signin", in: signInPage))
+            let admin = try await client.execute(
+                uri: "/sign-in",
+                method: .post,
+                headers: [
+                    .cookie: "__Host-countersign-signin=\(browser)", .contentType: "application/x-www-form-urlencoded",
+                ],
+                body: ByteBuffer(string: "csrf=\(browser)&email=root%40acme.test&password=correct+horse+battery+staple")
+            )
+            let adminCookie: HTTPFields = [
+                .cookie: "__Host-countersign=\(try #require(Self.cookie("__Host-countersign", in: admin)))",
+                .contentType: "application/x-www-form-urlencoded",
+            ]
+            let adminPage = try await client.execute(uri: "/agents", method: .get, headers: adminCookie)
+            let adminCSRF = try #require(Self.csrf(in: adminPage))
+            let created = try await client.execute(
+                uri: "/agents",
+                method: .post,
+                headers: adminCookie,
+                body: ByteBuffer(string: "csrf=\(adminCSRF)&name=web-bot")
+            )
+            let html = String(buffer: created.body)
+            let key = try #require(html.firstMatch(of: /csk_[0-9a-f_]+/).map { String($0.output) })
+            #expect(try await api.store.authenticate(key: key)?.name == "web-bot")
+            // Shown once: the list afterwards does not hold it.
+            #expect(
+                !String(buffer: try await client.execute(uri: "/agents", method: .get, headers: adminCookie).body)
+                    .contains(key)
+            )
+            let revoked = try await client.execute(
+                uri: "/agents/web-bot/revoke",
+                method: .post,
+                headers: adminCookie,
+                body: ByteBuffer(string: "csrf=\(adminCSRF)")
+            )
+            #expect(revoked.status == .seeOther)
+            #expect(try await api.store.authenticate(key: key) == nil)
+
+            let audit = try await client.execute(uri: "/audit?actor=user:root", method: .get, headers: adminCookie)
+            let auditHTML = String(buffer: audit.body)
+            #expect(audit.status == .ok && auditHTML.contains("Intact:") && auditHTML.contains("agent.changed"))
+            #expect(!auditHTML.contains(key))
+        }
+    }
+
+    @Test("connecting an account from the web starts the vault's flow for the approver's own account")
+    func connectFromWeb() async throws {
+        try await withApp { client, api in
+            try await api.vault.setProviderClient(
+                provider: "github",
+                clientID: "Iv1.test",
+                clientSecret: Secret("s3cr3t-client"),
+                redirectURI: "http://127.0.0.1:8787/oauth/callback",
+                actor: "test"
+            )
+            let session = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            var headers: HTTPFields = [.cookie: "__Host-countersign=\(session)"]
+            let page = try await client.execute(uri: "/connections", method: .get, headers: headers)
+            #expect(page.status == .ok && String(buffer: page.body).contains("No connected accounts"))
+            #expect(String(buffer: page.body).contains("<option>github</option>"))
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            let started = try await client.execute(
+                uri: "/connections/connect",
+                method: .post,
+                headers: headers,
+                body: ByteBuffer(
+                    string: "csrf=\(try #require(Self.csrf(in: page)))&provider=github&scopes=repo+read%3Auser"
+                )
+            )
+            #expect(started.status == .seeOther)
+            #expect(started.headers[.location]?.contains("/oauth/start?flow=flow_") == true)
+        }
     }
 }

@@ -57,7 +57,7 @@ class Countersign:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.run("users", "add", "bob@acme.test", stdin=PASSWORD + "\n")
-        self.run("users", "add", "carol@acme.test", stdin=PASSWORD + "\n")
+        self.run("users", "add", "carol@acme.test", "--role", "admin", stdin=PASSWORD + "\n")
         enrolled = self.run("users", "totp", "carol@acme.test", "--no-qr")
         self.carol_secret = re.search(r"secret: ([A-Z2-7]+)", enrolled).group(1)
         self.key = re.search(r"csk_[0-9a-f_]+", self.run("agents", "create", "web-agent")).group(0)
@@ -304,6 +304,26 @@ def main(binary: str, shots: str) -> None:
             executed = app.state(critical["id"], "executed")
             assert executed["state"] == "executed", executed
             print("web: a Critical approved only with step-up: OK")
+
+            # Agents (carol is an admin): a key is shown once; the audit log verifies.
+            page.goto(f"{app.url}/agents")
+            page.fill("#agent-name", "browser-bot")
+            page.click("text=Create and show its key")
+            key = page.locator("#new-key").inner_text()
+            assert re.fullmatch(r"csk_[0-9a-f_]+", key), key
+            accessible("agents")
+            page.goto(f"{app.url}/agents")
+            assert key not in page.content()
+            page.goto(f"{app.url}/connections")
+            expect(page.locator("h1")).to_have_text("Connected accounts")
+            accessible("connections")
+            page.goto(f"{app.url}/audit?request={critical['id']}")
+            expect(page.locator("[role=status]")).to_contain_text("Intact")
+            expect(page.locator("table.audit")).to_contain_text("action.approved")
+            accessible("audit")
+            shot("audit")
+            assert key not in page.content()
+            print("web: agents (key shown once), accounts and the verified audit log: OK")
 
             # History, and a phone-sized screen.
             page.goto(f"{app.url}/history")
