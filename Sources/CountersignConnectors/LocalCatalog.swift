@@ -13,4 +13,13 @@ public enum Catalogs {
             preconditionFailure("a built-in operation schema does not compile: \(error)")
         }
     }
+
+    /// Every operation Countersign ships: the local connectors and the providers' (GitHub).
+    public static func standard() -> OperationCatalog {
+        do {
+            return OperationCatalog(local().descriptors + (try GitHubOperations.descriptors()))
+        } catch {
+            preconditionFailure("a built-in operation schema does not compile: \(error)")
+        }
+    }
 }

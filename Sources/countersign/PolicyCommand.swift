@@ -54,7 +54,7 @@ extension PolicyCommand {
         var file: String
 
         func run() throws {
-            let policy = try PolicyCommand.loadTested(file, catalog: Catalogs.local())
+            let policy = try PolicyCommand.loadTested(file, catalog: Catalogs.standard())
             print("\(file): OK — \(policy.rules.count) rules, \(policy.tests.count) tests passed")
         }
     }
@@ -78,7 +78,7 @@ extension PolicyCommand {
         var json = false
 
         func run() throws {
-            let catalog = Catalogs.local()
+            let catalog = Catalogs.standard()
             let compiled =
                 try policy.map { try PolicyCommand.load($0, catalog: catalog) }
                 ?? (try Policy(yaml: Policy.defaultYAML, catalog: catalog))
@@ -122,7 +122,7 @@ extension PolicyCommand {
         var actor: String = Environment.value("USER").map { "user:\($0)" } ?? "user:unknown"
 
         func run() async throws {
-            let catalog = Catalogs.local()
+            let catalog = Catalogs.standard()
             let policy = try PolicyCommand.loadTested(file, catalog: catalog)
             let directory = DataDirectory(path: data.path)
             try directory.prepare()

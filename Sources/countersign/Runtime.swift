@@ -30,6 +30,7 @@ struct Runtime {
         workspace: String?,
         httpAllowlist: [HTTPAllowlistEntry] = [],
         masterKeyFile: String? = nil,
+        githubAPIURL: String = "https://api.github.com",
         sandbox: (chat: SandboxChat, connector: SandboxConnector)? = nil,
         logger: Logger,
         announce: (String) -> Void
@@ -75,9 +76,11 @@ struct Runtime {
             try ShellConnector(root: workspacePath),
         ]
         if !httpAllowlist.isEmpty { connectors.append(try HTTPConnector(allowlist: httpAllowlist)) }
+        // GitHub's operations run with a token the vault vends from the principal's connected account.
+        connectors.append(try GitHubConnector(baseURL: githubAPIURL))
         if let sandbox { connectors.append(sandbox.connector) }
         // The policy is checked against every local operation; agents are offered those that can run here.
-        let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.local())
+        let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.standard())
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
         let events = RequestEvents()
         let requests = NotifyingStore(store, events: events)

@@ -43,6 +43,12 @@ struct ServeCommand: AsyncParsableCommand {
     var httpAllowPrivate: [String] = []
 
     @Option(
+        name: .customLong("github-api-url"),
+        help: "GitHub's REST API (GitHub Enterprise Server: https://HOST/api/v3)."
+    )
+    var githubAPIURL = "https://api.github.com"
+
+    @Option(
         name: .customLong("public-url"),
         help:
             "The base URL people reach this server at, for links to approval pages (default: the address it listens on)."
@@ -80,6 +86,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        guard let github = URL(string: githubAPIURL), github.host != nil,
+            github.scheme == "https" || ["127.0.0.1", "localhost"].contains(github.host ?? "")
+        else { throw ValidationError("--github-api-url must be an https URL") }
         if (oidcIssuer == nil) != (oidcClientID == nil) {
             throw ValidationError("--oidc-issuer and --oidc-client-id go together")
         }
@@ -108,6 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
             httpAllowlist: httpAllow.compactMap { HTTPAllowlistEntry($0) }
                 + httpAllowPrivate.compactMap { HTTPAllowlistEntry($0, allowsPrivateAddresses: true) },
             masterKeyFile: vaultOptions.masterKeyFile,
+            githubAPIURL: githubAPIURL,
             logger: logger,
             announce: Console.line
         )
