@@ -14,10 +14,12 @@ public enum Catalogs {
         }
     }
 
-    /// Every operation Countersign ships: the local connectors and the providers' (GitHub).
+    /// Every operation Countersign ships: the local connectors and the providers' (GitHub, Slack).
     public static func standard() -> OperationCatalog {
         do {
-            return OperationCatalog(local().descriptors + (try GitHubOperations.descriptors()))
+            return OperationCatalog(
+                local().descriptors + (try GitHubOperations.descriptors()) + (try SlackOperations.descriptors())
+            )
         } catch {
             preconditionFailure("a built-in operation schema does not compile: \(error)")
         }

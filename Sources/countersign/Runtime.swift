@@ -31,6 +31,7 @@ struct Runtime {
         httpAllowlist: [HTTPAllowlistEntry] = [],
         masterKeyFile: String? = nil,
         githubAPIURL: String = "https://api.github.com",
+        slackAPIURL: String = "https://slack.com/api",
         sandbox: (chat: SandboxChat, connector: SandboxConnector)? = nil,
         logger: Logger,
         announce: (String) -> Void
@@ -76,8 +77,9 @@ struct Runtime {
             try ShellConnector(root: workspacePath),
         ]
         if !httpAllowlist.isEmpty { connectors.append(try HTTPConnector(allowlist: httpAllowlist)) }
-        // GitHub's operations run with a token the vault vends from the principal's connected account.
+        // GitHub's and Slack's operations run with a token the vault vends from the principal's connected account.
         connectors.append(try GitHubConnector(baseURL: githubAPIURL))
+        connectors.append(try SlackConnector(baseURL: slackAPIURL))
         if let sandbox { connectors.append(sandbox.connector) }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.standard())

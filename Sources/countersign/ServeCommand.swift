@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var githubAPIURL = "https://api.github.com"
 
+    @Option(name: .customLong("slack-api-url"), help: "Slack's Web API.")
+    var slackAPIURL = "https://slack.com/api"
+
     @Option(
         name: .customLong("public-url"),
         help:
@@ -86,9 +89,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard let github = URL(string: githubAPIURL), github.host != nil,
-            github.scheme == "https" || ["127.0.0.1", "localhost"].contains(github.host ?? "")
-        else { throw ValidationError("--github-api-url must be an https URL") }
+        for (option, value) in [("--github-api-url", githubAPIURL), ("--slack-api-url", slackAPIURL)] {
+            guard let url = URL(string: value), url.host != nil,
+                url.scheme == "https" || ["127.0.0.1", "localhost"].contains(url.host ?? "")
+            else { throw ValidationError("\(option) must be an https URL") }
+        }
         if (oidcIssuer == nil) != (oidcClientID == nil) {
             throw ValidationError("--oidc-issuer and --oidc-client-id go together")
         }
@@ -118,6 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
                 + httpAllowPrivate.compactMap { HTTPAllowlistEntry($0, allowsPrivateAddresses: true) },
             masterKeyFile: vaultOptions.masterKeyFile,
             githubAPIURL: githubAPIURL,
+            slackAPIURL: slackAPIURL,
             logger: logger,
             announce: Console.line
         )

@@ -146,14 +146,7 @@ final class TestGitHubServer: Sendable {
                 try await self.handle(request, required: required, allowed: allowed, status: status, answer: answer)
             }
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        let result = Mutex<T?>(nil)
-        try await app.test(.live) { client in
-            self.base.withLock { $0 = "http://127.0.0.1:\(client.port!)" }
-            let value = try await body()
-            result.withLock { $0 = value }
-        }
-        return result.withLock { $0! }
+        return try await serveOnLoopback(router, listening: { url in self.base.withLock { $0 = url } }, body)
     }
 
     private func handle(
@@ -245,4 +238,20 @@ struct StaticTokens: TokenVending {
     ) async throws(ConnectorError) -> AccessToken {
         AccessToken(secret: Secret(token), scopes: ["repo"], expiresAt: nil, broad: false)
     }
+}
+
+/// Serves `router` on a free loopback port while `body` runs, telling `listening` its base URL first.
+func serveOnLoopback<T: Sendable>(
+    _ router: Router<BasicRequestContext>,
+    listening: @Sendable (String) -> Void,
+    _ body: @Sendable () async throws -> T
+) async throws -> T {
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    let result = Mutex<T?>(nil)
+    try await app.test(.live) { client in
+        listening("http://127.0.0.1:\(client.port!)")
+        let value = try await body()
+        result.withLock { $0 = value }
+    }
+    return result.withLock { $0! }
 }

@@ -72,14 +72,7 @@ final class TestOpenIDProvider: Sendable {
         }
         router.get("/authorize") { request, _ in try self.authorize(request) }
         router.post("/token") { request, _ in try await self.token(request) }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        let result = Mutex<T?>(nil)
-        try await app.test(.live) { client in
-            self.base.withLock { $0 = "http://127.0.0.1:\(client.port!)" }
-            let value = try await body()
-            result.withLock { $0 = value }
-        }
-        return result.withLock { $0! }
+        return try await serveOnLoopback(router, listening: { url in self.base.withLock { $0 = url } }, body)
     }
 
     private func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {

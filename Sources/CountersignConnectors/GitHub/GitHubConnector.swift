@@ -18,19 +18,12 @@ public struct GitHubConnector: Connector {
 
     static let apiVersion = "2022-11-28"
 
-    static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(30))
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
-
     /// Creates the connector.
     ///
     /// - Parameter baseURL: The API's base URL.
     /// - Throws: ``SchemaError`` if a schema does not compile.
     public init(baseURL: String = "https://api.github.com") throws(SchemaError) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.baseURL = ProviderHTTPClient.base(baseURL)
         operations = try GitHubOperations.descriptors()
     }
 
@@ -202,18 +195,7 @@ public struct GitHubConnector: Connector {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.bytes(body)))
         }
-        let status: UInt
-        let headers: HTTPHeaders
-        let bytes: ByteBuffer
-        do {
-            let response = try await Self.client.execute(request, timeout: .seconds(30))
-            status = response.status.code
-            headers = response.headers
-            bytes = try await response.body.collect(upTo: 4 << 20)
-        } catch {
-            throw .failed("GitHub could not be reached; nothing is known to have changed. Try again later.")
-        }
-        let body = (try? JSONParser().parse(Array(buffer: bytes))) ?? .null
+        let (status, headers, body) = try await ProviderHTTPClient.send(request, to: "GitHub")
         guard (200..<300).contains(status) else { throw Self.error(status: status, headers: headers, body: body) }
         return Answer(status: status, body: body)
     }
