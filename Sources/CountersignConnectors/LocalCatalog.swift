@@ -14,11 +14,13 @@ public enum Catalogs {
         }
     }
 
-    /// Every operation Countersign ships: the local connectors and the providers' (GitHub, Slack).
+    /// Every operation Countersign ships: the local connectors and the providers' (GitHub, Slack,
+    /// Gmail, Google Calendar).
     public static func standard() -> OperationCatalog {
         do {
             return OperationCatalog(
                 local().descriptors + (try GitHubOperations.descriptors()) + (try SlackOperations.descriptors())
+                    + (try GoogleOperations.descriptors())
             )
         } catch {
             preconditionFailure("a built-in operation schema does not compile: \(error)")

@@ -32,6 +32,8 @@ struct Runtime {
         masterKeyFile: String? = nil,
         githubAPIURL: String = "https://api.github.com",
         slackAPIURL: String = "https://slack.com/api",
+        gmailAPIURL: String = "https://gmail.googleapis.com",
+        calendarAPIURL: String = "https://www.googleapis.com/calendar/v3",
         sandbox: (chat: SandboxChat, connector: SandboxConnector)? = nil,
         logger: Logger,
         announce: (String) -> Void
@@ -77,9 +79,12 @@ struct Runtime {
             try ShellConnector(root: workspacePath),
         ]
         if !httpAllowlist.isEmpty { connectors.append(try HTTPConnector(allowlist: httpAllowlist)) }
-        // GitHub's and Slack's operations run with a token the vault vends from the principal's connected account.
+        // GitHub's, Slack's and Google's operations run with a token the vault vends from the principal's connected account.
         connectors.append(try GitHubConnector(baseURL: githubAPIURL))
         connectors.append(try SlackConnector(baseURL: slackAPIURL))
+        for service in [GoogleConnector.Service.gmail, .calendar] {
+            connectors.append(try GoogleConnector(service, gmailURL: gmailAPIURL, calendarURL: calendarAPIURL))
+        }
         if let sandbox { connectors.append(sandbox.connector) }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.standard())

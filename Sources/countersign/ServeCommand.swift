@@ -51,6 +51,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("slack-api-url"), help: "Slack's Web API.")
     var slackAPIURL = "https://slack.com/api"
 
+    @Option(name: .customLong("gmail-api-url"), help: "Gmail's API.")
+    var gmailAPIURL = "https://gmail.googleapis.com"
+
+    @Option(name: .customLong("calendar-api-url"), help: "Google Calendar's API.")
+    var calendarAPIURL = "https://www.googleapis.com/calendar/v3"
+
     @Option(
         name: .customLong("public-url"),
         help:
@@ -89,7 +95,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        for (option, value) in [("--github-api-url", githubAPIURL), ("--slack-api-url", slackAPIURL)] {
+        for (option, value) in [
+            ("--github-api-url", githubAPIURL), ("--slack-api-url", slackAPIURL), ("--gmail-api-url", gmailAPIURL),
+            ("--calendar-api-url", calendarAPIURL),
+        ] {
             guard let url = URL(string: value), url.host != nil,
                 url.scheme == "https" || ["127.0.0.1", "localhost"].contains(url.host ?? "")
             else { throw ValidationError("\(option) must be an https URL") }
@@ -124,6 +133,8 @@ struct ServeCommand: AsyncParsableCommand {
             masterKeyFile: vaultOptions.masterKeyFile,
             githubAPIURL: githubAPIURL,
             slackAPIURL: slackAPIURL,
+            gmailAPIURL: gmailAPIURL,
+            calendarAPIURL: calendarAPIURL,
             logger: logger,
             announce: Console.line
         )

@@ -94,7 +94,13 @@ struct SandboxTests {
     func operation() throws {
         let descriptor = try #require(try SandboxConnector(address: SandboxAddress()).operations.first)
         #expect(descriptor.scopes == ["chat:write"] && descriptor.defaultLevel == .medium)
-        let reasons = descriptor.hints.flatMap { $0.evaluate(["channel": "#all", "text": "@channel lunch"]) }
+        let action = ProposedAction(
+            operation: descriptor.id,
+            arguments: ["channel": "#all", "text": "@channel lunch"],
+            principal: "ana@acme.test",
+            agent: "bot"
+        )
+        let reasons = descriptor.hints.flatMap { $0.evaluate(action) }
         #expect(reasons.map(\.level) == [.high])
         #expect(descriptor.impact(of: ["channel": "#all", "text": "hi"]).contains("Posts to #all"))
     }

@@ -4,7 +4,7 @@
 public struct RiskHint: Sendable {
     /// A short identifier, such as `outside_root` or `many_recipients`.
     public let name: String
-    private let rule: @Sendable (JSONValue) -> [(name: String, level: RiskLevel, text: String)]
+    private let rule: @Sendable (ProposedAction) -> [(name: String, level: RiskLevel, text: String)]
 
     /// Creates a hint.
     ///
@@ -13,7 +13,14 @@ public struct RiskHint: Sendable {
     ///   - rule: Returns the level and the reason when the arguments warrant it, `nil` otherwise.
     public init(_ name: String, _ rule: @escaping @Sendable (JSONValue) -> (RiskLevel, String)?) {
         self.name = name
-        self.rule = { arguments in rule(arguments).map { [(name, $0.0, $0.1)] } ?? [] }
+        self.rule = { action in rule(action.arguments).map { [(name, $0.0, $0.1)] } ?? [] }
+    }
+
+    /// Creates a hint that reads the whole action: the arguments and on whose behalf (for example,
+    /// recipients outside the principal's own domain).
+    public init(action name: String, _ rule: @escaping @Sendable (ProposedAction) -> (RiskLevel, String)?) {
+        self.name = name
+        self.rule = { action in rule(action).map { [(name, $0.0, $0.1)] } ?? [] }
     }
 
     /// Creates a hint that can give several reasons from one look at the arguments (for example, one
@@ -27,11 +34,11 @@ public struct RiskHint: Sendable {
         _ rule: @escaping @Sendable (JSONValue) -> [(name: String, level: RiskLevel, text: String)]
     ) {
         self.name = name
-        self.rule = rule
+        self.rule = { action in rule(action.arguments) }
     }
 
-    /// Evaluates the hint on validated arguments.
-    public func evaluate(_ arguments: JSONValue) -> [RiskReason] {
-        rule(arguments).map { RiskReason(source: .hint, name: $0.name, level: $0.level, text: $0.text) }
+    /// Evaluates the hint on a validated action.
+    public func evaluate(_ action: ProposedAction) -> [RiskReason] {
+        rule(action).map { RiskReason(source: .hint, name: $0.name, level: $0.level, text: $0.text) }
     }
 }

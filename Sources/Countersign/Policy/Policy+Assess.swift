@@ -19,7 +19,7 @@ extension Policy {
         var level = operation.defaultLevel
         var reasons: [RiskReason] = [operation.defaultReason]
         for hint in operation.hints {
-            for reason in hint.evaluate(action.arguments) {
+            for reason in hint.evaluate(action) {
                 level = max(level, reason.level)
                 reasons.append(reason)
             }

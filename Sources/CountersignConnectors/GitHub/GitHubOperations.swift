@@ -36,11 +36,6 @@ public enum GitHubOperations {
         "\(arguments["owner"]?.stringValue ?? "?")/\(arguments["repo"]?.stringValue ?? "?")"
     }
 
-    static func quoted(_ text: String?, limit: Int = 100) -> String {
-        let text = text ?? ""
-        return "\"" + (text.count > limit ? String(text.prefix(limit)) + "…" : text) + "\""
-    }
-
     /// Hints on a branch argument: a protected or default-looking branch is High.
     static func branchHint(_ key: String, _ what: String) -> RiskHint {
         RiskHint("protected_branch") { arguments in
@@ -69,7 +64,7 @@ public enum GitHubOperations {
                 isReversible: true,
                 target: { repository($0) },
                 impact: { arguments in
-                    "Opens an issue in \(repository(arguments)) titled \(quoted(arguments["title"]?.stringValue)), as the principal"
+                    "Opens an issue in \(repository(arguments)) titled \(ProviderOperations.quoted(arguments["title"]?.stringValue)), as the principal"
                         + ((arguments["assignees"]?.arrayValue?.isEmpty == false)
                             ? ", assigned to \(arguments["assignees"]!.arrayValue!.compactMap(\.stringValue).joined(separator: ", "))"
                             : "") + "."
@@ -87,7 +82,7 @@ public enum GitHubOperations {
                 isReversible: true,
                 target: { "\(repository($0))#\($0["issue_number"]?.numberValue.map { Int($0) } ?? 0)" },
                 impact: { arguments in
-                    "Comments on \(repository(arguments))#\(Int(arguments["issue_number"]?.numberValue ?? 0)) as the principal: \(quoted(arguments["body"]?.stringValue))."
+                    "Comments on \(repository(arguments))#\(Int(arguments["issue_number"]?.numberValue ?? 0)) as the principal: \(ProviderOperations.quoted(arguments["body"]?.stringValue))."
                 }
             ),
             try operation(
@@ -164,7 +159,7 @@ public enum GitHubOperations {
                     let verb = arguments["sha"] == nil ? "Creates" : "Replaces"
                     let branch = arguments["branch"]?.stringValue.map { "branch \($0)" } ?? "the default branch"
                     return
-                        "\(verb) \(arguments["path"]?.stringValue ?? "?") in \(repository(arguments)) on \(branch) with \(size) bytes, committed as the principal with the message \(quoted(arguments["message"]?.stringValue))."
+                        "\(verb) \(arguments["path"]?.stringValue ?? "?") in \(repository(arguments)) on \(branch) with \(size) bytes, committed as the principal with the message \(ProviderOperations.quoted(arguments["message"]?.stringValue))."
                 }
             ),
             try operation(
@@ -183,7 +178,7 @@ public enum GitHubOperations {
                 isReversible: true,
                 target: { repository($0) },
                 impact: { arguments in
-                    "Opens a\(arguments["draft"] == true ? " draft" : "") pull request in \(repository(arguments)) to merge \(arguments["head"]?.stringValue ?? "?") into \(arguments["base"]?.stringValue ?? "?"), titled \(quoted(arguments["title"]?.stringValue))."
+                    "Opens a\(arguments["draft"] == true ? " draft" : "") pull request in \(repository(arguments)) to merge \(arguments["head"]?.stringValue ?? "?") into \(arguments["base"]?.stringValue ?? "?"), titled \(ProviderOperations.quoted(arguments["title"]?.stringValue))."
                 }
             ),
             try operation(
@@ -354,12 +349,12 @@ public enum GitHubOperations {
         target: @escaping @Sendable (JSONValue) -> String?,
         impact: @escaping @Sendable (JSONValue) -> String
     ) throws(SchemaError) -> OperationDescriptor {
-        try OperationDescriptor(
-            id: OperationID("github." + name)!,
+        try ProviderOperations.descriptor(
+            "github." + name,
+            provider: "github",
             summary: summary,
             schema: schema,
             scopes: scopes,
-            provider: "github",
             defaultLevel: defaultLevel,
             hints: hints,
             isReversible: isReversible,

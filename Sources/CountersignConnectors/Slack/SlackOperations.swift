@@ -21,11 +21,6 @@ public enum SlackOperations {
         ]
     }
 
-    static func quoted(_ text: String?, limit: Int = 120) -> String {
-        let text = text ?? ""
-        return "\"" + (text.count > limit ? String(text.prefix(limit)) + "…" : text) + "\""
-    }
-
     /// `<!channel>`, `<!here>`, `<!everyone>` (and their plain-text forms) notify a whole channel.
     static func massMention() -> RiskHint {
         RiskHint("mass_mention") { arguments in
@@ -58,12 +53,12 @@ public enum SlackOperations {
         isReversible: Bool,
         impact: @escaping @Sendable (JSONValue) -> String
     ) throws(SchemaError) -> OperationDescriptor {
-        try OperationDescriptor(
-            id: OperationID("slack." + name)!,
+        try ProviderOperations.descriptor(
+            "slack." + name,
+            provider: "slack",
             summary: summary,
             schema: schema,
             scopes: scopes,
-            provider: "slack",
             defaultLevel: defaultLevel,
             hints: hints,
             isReversible: isReversible,
@@ -91,7 +86,7 @@ public enum SlackOperations {
                     return
                         "Posts to \(arguments["channel"]?.stringValue ?? "?")"
                         + (arguments["thread_ts"] != nil ? " (in a thread)" : "")
-                        + " as the principal a message of \(text.count) characters: \(quoted(text))."
+                        + " as the principal a message of \(text.count) characters: \(ProviderOperations.quoted(text))."
                 }
             ),
             try operation(
@@ -103,7 +98,7 @@ public enum SlackOperations {
                 hints: [massMention(), links()],
                 isReversible: true,
                 impact: { arguments in
-                    "Replaces the text of the message \(arguments["ts"]?.stringValue ?? "?") in \(arguments["channel"]?.stringValue ?? "?") with \(quoted(arguments["text"]?.stringValue))."
+                    "Replaces the text of the message \(arguments["ts"]?.stringValue ?? "?") in \(arguments["channel"]?.stringValue ?? "?") with \(ProviderOperations.quoted(arguments["text"]?.stringValue))."
                 }
             ),
             try operation(
