@@ -531,6 +531,15 @@ struct WebApp: Sendable {
         return minutes >= 60 ? "\(minutes / 60) h \(minutes % 60) min" : "\(minutes) min \(Int(seconds) % 60) s"
     }
 
+    /// Where a reason comes from, in words for the approver.
+    static func source(of reason: RiskReason) -> String {
+        switch reason.source {
+        case .operationDefault: "operation"
+        case .blastRadius: "looked up at the provider just now"
+        default: "\(reason.source.rawValue) \(reason.name)"
+        }
+    }
+
     static func stateText(_ state: RequestState) -> String {
         switch state {
         case .pending: "waiting for a decision"
@@ -573,7 +582,7 @@ struct WebApp: Sendable {
         data["reasons"] = stored.assessment.reasons.map { reason -> [String: Any] in
             [
                 "level": reason.level.rawValue, "levelTitle": reason.level.title, "text": reason.text,
-                "source": reason.source == .operationDefault ? "operation" : "\(reason.source.rawValue) \(reason.name)",
+                "source": Self.source(of: reason),
             ]
         }
         data["scopes"] = stored.scopes.map { ["name": $0, "meaning": ScopeGlossary.meaning($0)] }

@@ -101,4 +101,45 @@ extension SQLiteStore {
             )
         }
     }
+
+    public func addBlastRadius(
+        id: String,
+        assessment: Assessment,
+        facts: [RiskReason],
+        now: Date
+    ) async throws -> ActionRequest? {
+        let assessmentText = CanonicalJSON.string(assessment.storageJSON)
+        return try await transaction { db in
+            guard let request = try RequestRecord.find(id, in: db)?.request(), request.state == .pending,
+                assessment.level >= request.assessment.level,
+                try Self.decisions(for: id, in: db).isEmpty
+            else { return nil }
+            try db.execute(
+                sql:
+                    "UPDATE action_requests SET assessment = ?, level = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                arguments: [assessmentText, assessment.level.rawValue, now.timeIntervalSince1970, id]
+            )
+            _ = try AuditWriter.append(
+                AuditEvent(
+                    kind: AuditKind.blastRadius,
+                    actor: "system",
+                    requestID: id,
+                    at: now,
+                    data: [
+                        "level": .string(assessment.level.rawValue),
+                        "facts": .array(
+                            facts.map {
+                                [
+                                    "name": .string($0.name), "level": .string($0.level.rawValue),
+                                    "text": .string($0.text),
+                                ]
+                            }
+                        ),
+                    ]
+                ),
+                in: db
+            )
+            return try RequestRecord.find(id, in: db)?.request()
+        }
+    }
 }

@@ -571,7 +571,12 @@ extension SQLiteStore: VaultStore {
         )
     }
 
-    public func recordVend(requestID: String, digest: ActionDigest, event: AuditEvent) async throws -> Bool {
+    public func recordVend(
+        requestID: String,
+        digest: ActionDigest,
+        state: RequestState,
+        event: AuditEvent
+    ) async throws -> Bool {
         let prepared = try AuditChain.prepare(event)
         return try await transaction { db in
             let stored = try Row.fetchOne(
@@ -579,7 +584,7 @@ extension SQLiteStore: VaultStore {
                 sql: "SELECT state, digest FROM action_requests WHERE id = ?",
                 arguments: [requestID]
             )
-            guard let stored, stored[0] as String == RequestState.executing.rawValue,
+            guard let stored, stored[0] as String == state.rawValue,
                 stored[1] as String == digest.description
             else { return false }
             _ = try AuditWriter.append(prepared, in: db)

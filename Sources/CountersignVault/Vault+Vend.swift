@@ -35,6 +35,20 @@ extension Vault: TokenVending {
         }
     }
 
+    public nonisolated func lookupToken(
+        provider: String,
+        scopes: [String],
+        for context: LookupContext
+    ) async throws(ConnectorError) -> AccessToken {
+        do {
+            return try await vend(requestID: context.requestID, provider: provider, account: nil, lookupScopes: scopes)
+        } catch let error as VaultError {
+            throw .refused("\(error.code.rawValue): \(error.description)")
+        } catch {
+            throw .failed("the vault could not vend a look-up token: its store failed")
+        }
+    }
+
     /// An access token for an executing request, for exactly the scopes it was approved with.
     ///
     /// The request must be `executing` (claimed by the executor) with its payload intact; the token
@@ -44,20 +58,30 @@ extension Vault: TokenVending {
     ///
     /// - Throws: ``VaultError``: `.notExecuting`, `.noConnection`, `.insufficientScope`,
     ///   `.needsReconsent`, `.providerNotConfigured`, `.rateLimited`, `.providerUnavailable`, `.sealed`…
-    func vend(requestID: String, provider name: String, account: String?) async throws -> AccessToken {
+    func vend(
+        requestID: String,
+        provider name: String,
+        account: String?,
+        lookupScopes: [String]? = nil
+    ) async throws -> AccessToken {
         _ = try unsealedRing()
-        guard let request = try await store.request(id: requestID), request.state == .executing,
+        // Execution needs the request executing; a look-up, the request pending (shown to no one
+        // as decided yet), and then only read scopes the connector names.
+        let wanted: RequestState = lookupScopes == nil ? .executing : .pending
+        guard let request = try await store.request(id: requestID), request.state == wanted,
             request.isPayloadIntact
         else {
             throw VaultError(
                 .notExecuting,
-                "request \(requestID) is not executing; tokens are vended only to its execution"
+                lookupScopes == nil
+                    ? "request \(requestID) is not executing; tokens are vended only to its execution"
+                    : "request \(requestID) is not pending; look-up tokens are vended only before a decision"
             )
         }
         guard let provider = Provider.named(name) else { throw Self.unknownProvider(name) }
         let principal = request.action.principal
         let connection = try await usableConnection(principal: principal, provider: provider, account: account)
-        let needed = Array(Set(request.scopes)).sorted()
+        let needed = Array(Set(lookupScopes ?? request.scopes)).sorted()
         let missing = needed.filter { !connection.scopes.contains($0) }
         guard missing.isEmpty else {
             throw Self.insufficientScope(missing, connection: connection, needed: needed, by: "granted")
@@ -80,6 +104,7 @@ extension Vault: TokenVending {
         let recorded = try await store.recordVend(
             requestID: requestID,
             digest: request.digest,
+            state: wanted,
             event: AuditEvent(
                 kind: AuditKind.tokenVended,
                 actor: "vault",
@@ -95,11 +120,12 @@ extension Vault: TokenVending {
                     "scopesGranted": .array(minted.grantedScopes.map(JSONValue.string)),
                     "expiresAt": minted.expiresAt.map { .string(Self.timestamp($0)) } ?? "never",
                     "tokenSHA256": .string(hash),
+                    "purpose": .string(lookupScopes == nil ? "execution" : "lookup"),
                 ]
             )
         )
         guard recorded else {
-            throw VaultError(.notExecuting, "request \(requestID) stopped executing; the token was not handed out")
+            throw VaultError(.notExecuting, "request \(requestID) changed state; the token was not handed out")
         }
         return AccessToken(
             secret: minted.token,

@@ -141,12 +141,51 @@ final class TestGitHubServer: Sendable {
                 (.delete, "/repos/{owner}/{repo}/git/refs/heads/**", [], [], .noContent, { _ in .null }),
                 (.delete, "/repos/{owner}/{repo}", [], [], .noContent, { _ in .null }),
             ]
+        // Repositories for look-ups: a popular public one and a private fork.
+        router.get("/repos/{owner}/{repo}") { request, context in
+            self.recordRead(request)
+            let name = try context.parameters.require("repo")
+            let repo: JSONValue =
+                name == "web"
+                ? [
+                    "private": false, "fork": false, "stargazers_count": 4210, "forks_count": 312,
+                    "pushed_at": "2026-11-27T09:00:00Z",
+                ]
+                : [
+                    "private": true, "fork": true, "stargazers_count": 0, "forks_count": 0,
+                    "pushed_at": "2026-01-02T10:00:00Z",
+                ]
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.bytes(repo)))
+            )
+        }
+        router.get("/repos/{owner}/{repo}/pulls") { request, context in
+            self.recordRead(request)
+            let count = try context.parameters.require("repo") == "web" ? 17 : 0
+            let pulls = JSONValue.array((0..<count).map { ["number": .number(Double($0 + 1))] })
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.bytes(pulls)))
+            )
+        }
         for (method, path, required, allowed, status, answer) in routes {
             router.on(RouterPath(path), method: method) { request, _ in
                 try await self.handle(request, required: required, allowed: allowed, status: status, answer: answer)
             }
         }
         return try await serveOnLoopback(router, listening: { url in self.base.withLock { $0 = url } }, body)
+    }
+
+    private func recordRead(_ request: Request) {
+        state.withLock {
+            if request.headers[.authorization] != "Bearer \(Self.token)" {
+                $0.problems.append("a look-up without the vended token")
+            }
+            $0.received.append(Received(method: "GET", path: request.uri.path, body: nil))
+        }
     }
 
     private func handle(
@@ -237,6 +276,14 @@ struct StaticTokens: TokenVending {
         for context: ExecutionContext
     ) async throws(ConnectorError) -> AccessToken {
         AccessToken(secret: Secret(token), scopes: ["repo"], expiresAt: nil, broad: false)
+    }
+
+    func lookupToken(
+        provider: String,
+        scopes: [String],
+        for context: LookupContext
+    ) async throws(ConnectorError) -> AccessToken {
+        AccessToken(secret: Secret(token), scopes: scopes, expiresAt: nil, broad: false)
     }
 }
 

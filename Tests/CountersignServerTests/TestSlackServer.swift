@@ -74,6 +74,33 @@ final class TestSlackServer: Sendable {
 
     func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         let router = Router()
+        router.get("/api/conversations.info") { request, _ in
+            if request.headers[.authorization] != "Bearer \(Self.token)" {
+                self.problem("a look-up without the vended token")
+            }
+            let channel = request.uri.queryParameters["channel"].map(String.init) ?? ""
+            if request.uri.queryParameters["include_num_members"] != "true" {
+                self.problem("num_members not asked for")
+            }
+            self.state.withLock {
+                $0.received.append(Received(method: "conversations.info", arguments: ["channel": .string(channel)]))
+            }
+            switch channel {
+            case "C0SMALL001":
+                return self.json([
+                    "ok": true,
+                    "channel": ["id": "C0SMALL001", "name": "team-3", "num_members": 3, "is_ext_shared": false],
+                ])
+            case "C0BIGEXT01":
+                return self.json([
+                    "ok": true,
+                    "channel": [
+                        "id": "C0BIGEXT01", "name": "all-partners", "num_members": 4000, "is_ext_shared": true,
+                    ],
+                ])
+            default: return self.json(["ok": false, "error": "channel_not_found"])
+            }
+        }
         router.post("/api/{method}") { request, context in
             try await self.handle(request, method: try context.parameters.require("method"))
         }

@@ -99,6 +99,52 @@ struct VendTests {
         ExecutionContext(requestID: request.id, principal: "ana@acme.test", agent: "planner", tokens: vault)
     }
 
+    @Test("a look-up token goes only to a pending request, for the read scopes asked, audited as a look-up")
+    func lookupTokens() async throws {
+        let server = TestAuthorizationServer(.init(dialect: .github))
+        try await server.run { base in
+            let store = try SQLiteStore(path: databasePath)
+            let vault = try await openVault(store)
+            _ = try await setUp(vault, server: server, base: base, provider: "github", scopes: ["repo", "delete_repo"])
+            var pending = try await Self.executingRequest(store, scopes: ["delete_repo"])
+            // A pending request of its own (the helper's is claimed): made from the same action.
+            pending = try await store.create(
+                ActionRequest(
+                    action: ProposedAction(
+                        operation: OperationID("github.delete_repository")!,
+                        arguments: ["owner": "acme", "repo": "site"],
+                        principal: "ana@acme.test",
+                        agent: "planner"
+                    ),
+                    state: .pending,
+                    assessment: pending.assessment,
+                    impact: "Deletes acme/site",
+                    scopes: ["delete_repo"],
+                    createdAt: Date(),
+                    expiresAt: Date().addingTimeInterval(600)
+                )
+            )
+            let lookup = LookupContext(requestID: pending.id, principal: "ana@acme.test", tokens: vault)
+            let token = try await lookup.readToken(provider: "github", scopes: ["repo"])
+            #expect(token.secret.reveal().hasPrefix("at_CANARY_"))
+            let vended = try await store.auditEntries(forRequest: pending.id).map { try JSONParser().parse($0.body) }
+                .filter { $0["kind"] == .string(AuditKind.tokenVended) }
+            #expect(
+                vended.first?["data"]?["purpose"] == "lookup" && vended.first?["data"]?["scopesRequested"] == ["repo"]
+            )
+            // Not for execution while pending, and no look-up once it is no longer pending.
+            #expect(
+                await vaultError { _ = try await vault.vend(requestID: pending.id, provider: "github", account: nil) }?
+                    .code == .notExecuting
+            )
+            let executing = try await Self.executingRequest(store, scopes: ["repo"])
+            await #expect(throws: ConnectorError.self) {
+                _ = try await LookupContext(requestID: executing.id, principal: "ana@acme.test", tokens: vault)
+                    .readToken(provider: "github", scopes: ["repo"])
+            }
+        }
+    }
+
     @Test("a token is vended only to an executing request, audited by its hash, and never stored in plaintext")
     func vendsOnlyToExecutingRequests() async throws {
         let server = TestAuthorizationServer(.init(dialect: .github))

@@ -64,6 +64,7 @@ public enum AuditKind {
     public static let expired = "action.expired"
     public static let extended = "action.extended"
     public static let edited = "action.edited"
+    public static let blastRadius = "action.blast_radius"
     public static let executing = "action.executing"
     public static let tokenVended = "token.vended"
     public static let executed = "action.executed"

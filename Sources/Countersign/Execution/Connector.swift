@@ -60,6 +60,30 @@ public struct AccessToken: Sendable, CustomStringConvertible {
     public var description: String { "AccessToken(<redacted>, scopes: \(scopes.joined(separator: " ")))" }
 }
 
+/// What a connector's read-only look-ups know about the pending request they inform.
+public struct LookupContext: Sendable {
+    /// The pending request the facts are for.
+    public let requestID: String
+    /// The person on whose behalf it would run.
+    public let principal: String
+    /// Where the read-scoped token comes from (the vault), if one is configured.
+    public let tokens: (any TokenVending)?
+
+    /// Creates a context.
+    public init(requestID: String, principal: String, tokens: (any TokenVending)?) {
+        self.requestID = requestID
+        self.principal = principal
+        self.tokens = tokens
+    }
+
+    /// A token for read-only look-ups at `provider`, for exactly `scopes`, vended for this purpose
+    /// and audited as such.
+    public func readToken(provider: String, scopes: [String]) async throws(ConnectorError) -> AccessToken {
+        guard let tokens else { throw .refused("no vault is configured, so no look-up token for \(provider)") }
+        return try await tokens.lookupToken(provider: provider, scopes: scopes, for: self)
+    }
+}
+
 /// Vends access tokens to the executor, only for requests that are executing.
 public protocol TokenVending: Sendable {
     /// An access token for the request in `context` at `provider`.
@@ -71,6 +95,27 @@ public protocol TokenVending: Sendable {
         for context: ExecutionContext
     ) async throws(ConnectorError)
         -> AccessToken
+
+    /// A read-scoped token for a pending request's blast-radius look-ups.
+    ///
+    /// - Throws: ``ConnectorError`` safe to show; never holds a token.
+    func lookupToken(
+        provider: String,
+        scopes: [String],
+        for context: LookupContext
+    ) async throws(ConnectorError)
+        -> AccessToken
+}
+
+extension TokenVending {
+    /// No look-ups unless the vending side supports them.
+    public func lookupToken(
+        provider: String,
+        scopes: [String],
+        for context: LookupContext
+    ) async throws(ConnectorError) -> AccessToken {
+        throw .refused("look-up tokens are not available here")
+    }
 }
 
 /// Something Countersign can act on: it declares operations and executes approved ones.
@@ -94,6 +139,34 @@ public protocol Connector: Sendable {
         context: ExecutionContext
     ) async throws(ConnectorError)
         -> JSONValue
+
+    /// Facts about what a pending action would affect, looked up read-only at the provider (the
+    /// repository's stars, the channel's members…), each a reason with source `blast_radius` whose
+    /// level can raise the request's, never lower it.
+    ///
+    /// - Returns: The facts; empty when the operation has no look-ups.
+    /// - Throws: ``ConnectorError`` when a look-up fails; the request then keeps its level and the
+    ///   failure is stated.
+    func blastRadius(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> [RiskReason]
+
+    /// The operations (by name) whose pending requests get look-ups.
+    var lookupOperations: Set<String> { get }
+}
+
+extension Connector {
+    /// The operations that have look-ups (by name, `delete_repository`): none unless said.
+    public var lookupOperations: Set<String> { [] }
+
+    /// No look-ups.
+    public func blastRadius(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> [RiskReason] { [] }
 }
 
 /// An operation that could not be performed, in words safe to show the agent and the approver.

@@ -31,6 +31,12 @@ public struct Executor: Sendable {
         self.now = now
     }
 
+    /// The connector that runs `operation`, if one is configured.
+    public func connector(for operation: OperationID) -> (any Connector)? { connectors[operation.connector] }
+
+    /// Where connectors get tokens (the vault), if anywhere; look-ups use it too.
+    public var tokenVending: (any TokenVending)? { tokens }
+
     /// Claims and executes a request.
     ///
     /// - Returns: The request after execution, or `nil` when it was not claimable.

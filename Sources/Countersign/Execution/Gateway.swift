@@ -53,7 +53,12 @@ public struct Gateway: Sendable {
             runID: runID,
             now: now()
         )
-        guard request.state == .autoApproved else { return try await store.create(request) }
+        guard request.state == .autoApproved else {
+            let stored = try await store.create(request)
+            // A retried proposal (same idempotency key) returns the request as it is.
+            guard stored.state == .pending, stored.id == request.id else { return stored }
+            return try await lookUpBlastRadius(stored, operation: descriptor, signals: signals)
+        }
         // Recorded and claimed in one commit: an allowed action costs one durable write before it runs.
         let (stored, claimed) = try await store.createClaimed(request, now: now())
         if claimed { return try await executor.run(claimed: stored) }
@@ -113,5 +118,86 @@ public struct Gateway: Sendable {
             changed: RequestEdit.changes(from: request.action.arguments, to: arguments)
         )
         return try await store.edit(edit, now: now())
+    }
+
+    /// How long the look-ups of one request may take before it is shown without them.
+    static let lookupTimeout: Duration = .seconds(5)
+
+    /// Runs the connector's read-only look-ups for a pending request and adds their facts.
+    ///
+    /// Facts can raise its level, never lower it. A failed look-up is stated and the request keeps
+    /// its level; a level at which policy denies ends the request as denied by policy.
+    func lookUpBlastRadius(
+        _ request: ActionRequest,
+        operation: OperationDescriptor,
+        signals: [RiskReason]
+    ) async throws -> ActionRequest {
+        guard let connector = executor.connector(for: request.action.operation),
+            connector.lookupOperations.contains(request.action.operation.name)
+        else { return request }
+        let context = LookupContext(
+            requestID: request.id,
+            principal: request.action.principal,
+            tokens: executor.tokenVending
+        )
+        let facts: [RiskReason]
+        do {
+            facts = try await withThrowingTaskGroup(of: [RiskReason]?.self) { group in
+                group.addTask {
+                    do {
+                        return try await connector.blastRadius(
+                            request.action.operation,
+                            arguments: request.action.arguments,
+                            context: context
+                        )
+                    } catch {
+                        return [
+                            RiskReason(
+                                source: .blastRadius,
+                                name: "lookup_failed",
+                                level: .low,
+                                text:
+                                    "the look-up at the provider failed (\(error)); the request keeps its level without its facts"
+                            )
+                        ]
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.lookupTimeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next().flatMap { $0 } ?? [
+                    RiskReason(
+                        source: .blastRadius,
+                        name: "lookup_timeout",
+                        level: .low,
+                        text: "the look-up at the provider took too long; the request keeps its level without its facts"
+                    )
+                ]
+            }
+        }
+        guard !facts.isEmpty else { return request }
+        var assessment = policy.assess(request.action, operation: operation, signals: signals + facts)
+        if assessment.level < request.assessment.level { return request }
+        if assessment.decision == .deny {
+            let denial = Decision(
+                requestID: request.id,
+                approver: "policy",
+                verdict: .deny,
+                digest: request.digest,
+                authentication: AuthenticationRecord(method: .apiToken, authTime: now()),
+                decidedAt: now(),
+                reason: assessment.denial ?? "policy denies it at \(assessment.level.title) after the look-ups"
+            )
+            _ = try await store.addBlastRadius(id: request.id, assessment: request.assessment, facts: facts, now: now())
+            return try await store.decide(denial, now: now())
+        }
+        // It waits for a human whatever a rule would allow: it is already in front of one.
+        assessment.decision = .ask
+        assessment.requirements.approvals = max(1, assessment.requirements.approvals)
+        assessment.requirements.ttlSeconds = request.assessment.requirements.ttlSeconds
+        return try await store.addBlastRadius(id: request.id, assessment: assessment, facts: facts, now: now())
+            ?? request
     }
 }

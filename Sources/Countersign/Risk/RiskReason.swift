@@ -12,6 +12,8 @@ public struct RiskReason: Sendable, Hashable, Codable, CustomStringConvertible {
         case signal
         /// The policy's per-level defaults (for example, what a level requires).
         case policy
+        /// A fact the connector looked up at the provider before the request was shown (read-only).
+        case blastRadius = "blast_radius"
     }
 
     /// Where the reason came from.

@@ -43,6 +43,17 @@ public protocol ActionStore: Sendable {
     /// The approver's edit of a request, if it was edited.
     func edit(of requestID: String) async throws -> RequestEdit?
 
+    /// Adds the facts a connector looked up to a pending request's assessment (which can only
+    /// raise its level), while nobody has decided it yet; audited as `action.blast_radius`.
+    ///
+    /// - Returns: The request as re-assessed, or `nil` when it is no longer pending and undecided.
+    func addBlastRadius(
+        id: String,
+        assessment: Assessment,
+        facts: [RiskReason],
+        now: Date
+    ) async throws -> ActionRequest?
+
     /// Claims an approved or auto-approved request for execution, exactly once.
     ///
     /// - Returns: The request, now `executing`, or `nil` when it was not claimable (someone else

@@ -208,6 +208,17 @@ public struct NotifyingStore: ActionStore {
 
     public func edit(of requestID: String) async throws -> RequestEdit? { try await base.edit(of: requestID) }
 
+    public func addBlastRadius(
+        id: String,
+        assessment: Assessment,
+        facts: [RiskReason],
+        now: Date
+    ) async throws -> ActionRequest? {
+        let updated = try await base.addBlastRadius(id: id, assessment: assessment, facts: facts, now: now)
+        if updated != nil { events.notify(id) }
+        return updated
+    }
+
     public func decide(_ decision: Decision, now: Date) async throws -> ActionRequest {
         let request = try await base.decide(decision, now: now)
         events.notify(request.id)

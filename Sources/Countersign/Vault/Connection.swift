@@ -353,11 +353,17 @@ public protocol VaultStore: Sendable {
     ///   opened in another browser.
     func finishConnectFlow(stateHash: [UInt8], binderHash: [UInt8], now: Date) async throws -> ConnectFlow?
 
-    /// Records that a token was vended for a request, if the request is still executing with this digest.
+    /// Records that a token was vended for a request, if the request is still in `state` (executing,
+    /// or pending for a look-up) with this digest.
     ///
-    /// - Returns: Whether it was recorded; `false` means the request is not executing (or its payload
-    ///   changed) and no token may be used for it.
-    func recordVend(requestID: String, digest: ActionDigest, event: AuditEvent) async throws -> Bool
+    /// - Returns: Whether it was recorded; `false` means the request is no longer in that state (or
+    ///   its payload changed) and no token may be used for it.
+    func recordVend(
+        requestID: String,
+        digest: ActionDigest,
+        state: RequestState,
+        event: AuditEvent
+    ) async throws -> Bool
 }
 
 /// Why the vault refused something, in words that say what to do.

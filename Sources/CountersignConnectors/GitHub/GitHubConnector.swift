@@ -149,6 +149,48 @@ public struct GitHubConnector: Connector {
         return Self.result(operation.name, arguments, answer.body)
     }
 
+    public var lookupOperations: Set<String> { ["delete_repository", "archive_repository", "set_visibility"] }
+
+    /// For a repository about to be deleted, archived or made public or private: its visibility,
+    /// stars, forks, open pull requests and last push, read with a look-up token.
+    public func blastRadius(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> [RiskReason] {
+        guard lookupOperations.contains(operation.name) else { return [] }
+        let token = try await context.readToken(provider: "github", scopes: ["repo"])
+        let repository = try Self.call("archive_repository", arguments).path
+        let repo = try await get(repository, token: token.secret)
+        let pulls = try await get("\(repository)/pulls?state=open&per_page=100", token: token.secret)
+        let stars = Int(repo["stargazers_count"]?.numberValue ?? 0)
+        let forks = Int(repo["forks_count"]?.numberValue ?? 0)
+        let open = pulls.arrayValue?.count ?? 0
+        let isPublic = repo["private"] == false
+        let popular = isPublic && (stars >= 100 || forks >= 20)
+        let facts =
+            "\(isPublic ? "public" : "private") repository\(repo["fork"] == true ? " (a fork)" : ""), \(stars) stars, \(forks) forks, "
+            + "\(open == 100 ? "100 or more" : String(open)) open pull requests, last push \(repo["pushed_at"]?.stringValue ?? "unknown")"
+        let level: RiskLevel
+        switch operation.name {
+        case "delete_repository": level = .critical
+        case "archive_repository": level = popular ? .critical : .low
+        default: level = popular || open > 0 ? .high : .low
+        }
+        return [RiskReason(source: .blastRadius, name: "repository", level: level, text: "GitHub: " + facts)]
+    }
+
+    private func get(_ path: String, token: Secret) async throws(ConnectorError) -> JSONValue {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.headers.add(name: "Authorization", value: "Bearer \(token.reveal())")
+        request.headers.add(name: "Accept", value: "application/vnd.github+json")
+        request.headers.add(name: "X-GitHub-Api-Version", value: Self.apiVersion)
+        request.headers.add(name: "User-Agent", value: "Countersign")
+        let (status, headers, body) = try await ProviderHTTPClient.send(request, to: "GitHub")
+        guard (200..<300).contains(status) else { throw Self.error(status: status, headers: headers, body: body) }
+        return body
+    }
+
     /// A short result for the agent: what was made or changed, with its URL.
     static func result(_ operation: String, _ arguments: JSONValue, _ body: JSONValue) -> JSONValue {
         switch operation {

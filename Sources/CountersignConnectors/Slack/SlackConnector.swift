@@ -71,6 +71,64 @@ public struct SlackConnector: Connector {
         }
     }
 
+    public var lookupOperations: Set<String> { ["post_message", "upload_file"] }
+
+    /// For a message or a file about to be shared: how many people are in the channel and whether it
+    /// is shared with other organisations, read with a look-up token.
+    public func blastRadius(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> [RiskReason] {
+        guard lookupOperations.contains(operation.name), let channel = arguments["channel"]?.stringValue else {
+            return []
+        }
+        guard channel.first.map({ "CG".contains($0) }) == true else {
+            return [
+                RiskReason(
+                    source: .blastRadius,
+                    name: "channel",
+                    level: .low,
+                    text: "Slack: the channel is given by name, so its members were not looked up"
+                )
+            ]
+        }
+        let token = try await context.readToken(provider: "slack", scopes: ["channels:read", "groups:read"])
+        var request = HTTPClientRequest(
+            url: "\(baseURL)/conversations.info?channel=\(channel)&include_num_members=true"
+        )
+        request.method = .GET
+        request.headers.add(name: "Authorization", value: "Bearer \(token.secret.reveal())")
+        request.headers.add(name: "User-Agent", value: "Countersign")
+        let (status, _, body) = try await ProviderHTTPClient.send(request, to: "Slack")
+        guard status == 200, body["ok"] == true else { throw Self.error(status: status, body: body) }
+        let info = body["channel"] ?? .null
+        let members = Int(info["num_members"]?.numberValue ?? 0)
+        var facts: [RiskReason] = []
+        if info["is_ext_shared"] == true || info["is_shared"] == true {
+            facts.append(
+                RiskReason(
+                    source: .blastRadius,
+                    name: "external_channel",
+                    level: .high,
+                    text: "Slack: the channel is shared with other organisations"
+                )
+            )
+        }
+        let level: RiskLevel = members >= 1000 ? .high : (members >= 100 ? .medium : .low)
+        facts.append(
+            RiskReason(
+                source: .blastRadius,
+                name: "channel_members",
+                level: level,
+                text:
+                    "Slack: \(info["name"]?.stringValue.map { "#\($0) has " } ?? "the channel has ")\(members) members"
+                    + (info["is_private"] == true ? " (private)" : "")
+            )
+        )
+        return facts
+    }
+
     /// Shares a file: an upload URL, the bytes, then completing the upload into the channel.
     func upload(_ arguments: JSONValue, token: Secret) async throws(ConnectorError) -> JSONValue {
         let content = Array((arguments["content"]?.stringValue ?? "").utf8)
