@@ -19,7 +19,8 @@ enum ProviderOperations {
         hints: [RiskHint],
         isReversible: Bool,
         target: @escaping @Sendable (JSONValue) -> String?,
-        impact: @escaping @Sendable (JSONValue) -> String
+        impact: @escaping @Sendable (JSONValue) -> String,
+        undo: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)? = nil
     ) throws(SchemaError) -> OperationDescriptor {
         try OperationDescriptor(
             id: OperationID(id)!,
@@ -31,7 +32,8 @@ enum ProviderOperations {
             hints: hints,
             isReversible: isReversible,
             target: target,
-            impact: impact
+            impact: impact,
+            undo: undo
         )
     }
 }

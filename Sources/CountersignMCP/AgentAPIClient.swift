@@ -61,6 +61,11 @@ public struct AgentAPIClient: Sendable {
         return actions
     }
 
+    /// `POST /v1/actions/{id}/undo`: proposes the action that undoes an executed one.
+    func undo(id: String) async throws -> Answer {
+        try await send(.POST, "/v1/actions/\(Self.escape(id))/undo")
+    }
+
     /// `POST /v1/actions/{id}/client-decision`: the principal's answer given in the MCP client.
     func clientDecision(id: String, verdict: String, digest: String, reason: String?) async throws -> Answer {
         var body: [String: JSONValue] = ["verdict": .string(verdict), "digest": .string(digest)]

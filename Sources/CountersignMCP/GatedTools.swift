@@ -8,6 +8,8 @@ import Synchronization
 public struct GatedTools: Sendable {
     /// The tool an agent uses to fetch the outcome of a request whose wait outlasted the call.
     public static let statusTool = "countersign_status"
+    /// The tool an agent uses to undo an action it ran (the undo is itself authorized like any action).
+    public static let undoTool = "countersign_undo"
 
     let api: AgentAPIClient
     let principal: String
@@ -134,6 +136,23 @@ public struct GatedTools: Sendable {
         }
         tools.append(
             Tool(
+                name: Self.undoTool,
+                description:
+                    "Undo an action this agent ran (by its request id), where the operation can be undone (the catalog's `undo`). The undo is itself authorized by Countersign, like any action.",
+                inputSchema: [
+                    "type": "object", "required": ["id"], "additionalProperties": false,
+                    "properties": ["id": ["type": "string", "description": "The request id of the executed action."]],
+                ],
+                annotations: .init(
+                    readOnlyHint: false,
+                    destructiveHint: true,
+                    idempotentHint: true,
+                    openWorldHint: true
+                )
+            )
+        )
+        tools.append(
+            Tool(
                 name: Self.statusTool,
                 description:
                     "The state and outcome of an action proposed earlier (by its request id), waiting up to `waitSeconds` for a change.",
@@ -167,7 +186,15 @@ public struct GatedTools: Sendable {
             guard answer.status == 200 else { return Self.error(AgentAPIError(answer).description) }
             return outcome(answer.body)
         }
-        let proposed = try await api.propose(operation: parameters.name, arguments: arguments, onBehalfOf: principal)
+        let proposed: AgentAPIClient.Answer
+        if parameters.name == Self.undoTool {
+            guard let id = arguments["id"]?.stringValue else {
+                return Self.error("`id` is required: the request id of the executed action to undo")
+            }
+            proposed = try await api.undo(id: id)
+        } else {
+            proposed = try await api.propose(operation: parameters.name, arguments: arguments, onBehalfOf: principal)
+        }
         switch proposed.status {
         case 201, 200, 403:
             break

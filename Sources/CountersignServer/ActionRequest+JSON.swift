@@ -41,6 +41,7 @@ extension OperationDescriptor {
             "scopes": .array(scopes.map(JSONValue.string)),
             "defaultLevel": .string(defaultLevel.rawValue),
             "reversible": .bool(isReversible),
+            "undo": .bool(hasUndo),
             "readOnly": .bool(isReadOnly),
         ]
     }

@@ -107,6 +107,24 @@ struct AgentAPI: Sendable {
         return .object(members)
     }
 
+    /// `POST /v1/actions/{id}/undo`: proposes the action that undoes an executed one (gated).
+    func undo(_ request: Request, id: String) async throws -> Response {
+        let agent = try await authenticate(request)
+        let proposed: ActionRequest
+        do {
+            proposed = try await gateway.undo(id, agent: agent.name)
+        } catch let error as UndoError {
+            let status: HTTPResponse.Status =
+                switch error {
+                case .notFound: .notFound
+                case .notExecuted: .conflict
+                case .notReversible: .unprocessableContent
+                }
+            throw Problem(status: status, title: "Cannot undo", detail: error.description)
+        }
+        return .json(view(proposed), status: proposed.state == .rejected ? .forbidden : .created)
+    }
+
     /// `GET /v1/actions?state=pending,approved&limit=50`: this agent's requests, newest first.
     func list(_ request: Request) async throws -> Response {
         let agent = try await authenticate(request)

@@ -184,6 +184,9 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
     router.get("/v1/catalog") { request, _ in try await agents.catalog(request) }
     router.post("/v1/actions") { request, _ in try await agents.propose(request) }
     router.get("/v1/actions") { request, _ in try await agents.list(request) }
+    router.post("/v1/actions/{id}/undo") { request, context in
+        try await agents.undo(request, id: try context.parameters.require("id"))
+    }
     router.post("/v1/actions/{id}/client-decision") { request, context in
         try await agents.clientDecision(request, id: try context.parameters.require("id"))
     }

@@ -697,6 +697,10 @@ enum OpenAPIDocument {
                                   },
                                   "readOnly": {
                                     "type": "boolean"
+                                  },
+                                  "undo": {
+                                    "type": "boolean",
+                                    "description": "Whether Countersign can undo an executed action of it (POST /v1/actions/{id}/undo)."
                                   }
                                 }
                               }
@@ -916,6 +920,54 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Problem"
                   },
                   "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/actions/{id}/undo": {
+              "post": {
+                "summary": "Propose the action that undoes an executed one",
+                "description": "For an operation the catalog marks `undo: true` (closing an issue one opened, deleting a message one posted\u2026). The undo is a new request, authorized like any other; asking again returns the same one.",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "201": {
+                    "description": "The undo request.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ActionRequest"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "409": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
                     "$ref": "#/components/responses/Problem"
                   }
                 }

@@ -8,60 +8,34 @@ import Testing
 /// level and never lower it; a failed look-up is stated.
 @Suite("Blast radius")
 struct BlastRadiusTests {
-    func gateway(github: String, slack: String, token: String) throws -> (Gateway, SQLiteStore) {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-blast-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let store = try SQLiteStore(path: directory.appending(path: "db.sqlite").path)
-        let catalog = Catalogs.standard()
-        let connectors: [any Connector] = [try GitHubConnector(baseURL: github), try SlackConnector(baseURL: slack)]
-        let gateway = Gateway(
-            catalog: catalog,
-            policy: try Policy(yaml: Policy.defaultYAML, catalog: catalog),
-            store: store,
-            executor: Executor(store: store, connectors: connectors, tokens: StaticTokens(token: token))
-        )
-        return (gateway, store)
-    }
-
-    func propose(_ gateway: Gateway, _ operation: String, _ arguments: JSONValue) async throws -> ActionRequest {
-        try await gateway.propose(
-            ProposedAction(
-                operation: OperationID(operation)!,
-                arguments: arguments,
-                principal: "ana@acme.test",
-                agent: "bot"
-            )
-        )
-    }
-
     @Test(
         "a popular public repository's deletion names its stars, forks and open pull requests; a private fork's says so"
     )
     func repositories() async throws {
         let github = TestGitHubServer()
         try await github.run {
-            let (gateway, store) = try gateway(
+            let providers = try ProviderGateway(
                 github: github.url,
                 slack: "http://127.0.0.1:9/api",
                 token: TestGitHubServer.token
             )
-            let popular = try await propose(gateway, "github.delete_repository", ["owner": "acme", "repo": "web"])
+            let popular = try await providers.propose("github.delete_repository", ["owner": "acme", "repo": "web"])
             let fact = try #require(popular.assessment.reasons.first { $0.source == .blastRadius })
             #expect(
                 fact.text
                     == "GitHub: public repository, 4210 stars, 312 forks, 17 open pull requests, last push 2026-11-27T09:00:00Z"
             )
             #expect(popular.assessment.level == .critical && popular.state == .pending)
-            let fork = try await propose(gateway, "github.delete_repository", ["owner": "ana", "repo": "fork"])
+            let fork = try await providers.propose("github.delete_repository", ["owner": "ana", "repo": "fork"])
             #expect(
                 fork.assessment.reasons.contains { $0.text.hasPrefix("GitHub: private repository (a fork), 0 stars") }
             )
             // Archiving a popular public repository is raised to Critical by what the look-up found.
-            let archive = try await propose(gateway, "github.archive_repository", ["owner": "acme", "repo": "web"])
+            let archive = try await providers.propose("github.archive_repository", ["owner": "acme", "repo": "web"])
             #expect(archive.assessment.level == .critical && archive.assessment.requirements.stepUp)
-            let small = try await propose(gateway, "github.archive_repository", ["owner": "ana", "repo": "fork"])
+            let small = try await providers.propose("github.archive_repository", ["owner": "ana", "repo": "fork"])
             #expect(small.assessment.level == .high)
-            let audit = try await store.auditEntries(forRequest: popular.id).map {
+            let audit = try await providers.store.auditEntries(forRequest: popular.id).map {
                 String(decoding: $0.body, as: UTF8.self)
             }
             #expect(audit.contains { $0.contains("action.blast_radius") && $0.contains("4210 stars") })
@@ -76,21 +50,25 @@ struct BlastRadiusTests {
     func channels() async throws {
         let slack = TestSlackServer()
         try await slack.run {
-            let (gateway, _) = try gateway(github: "http://127.0.0.1:9", slack: slack.url, token: TestSlackServer.token)
-            let small = try await propose(gateway, "slack.post_message", ["channel": "C0SMALL001", "text": "lunch?"])
+            let providers = try ProviderGateway(
+                github: "http://127.0.0.1:9",
+                slack: slack.url,
+                token: TestSlackServer.token
+            )
+            let small = try await providers.propose("slack.post_message", ["channel": "C0SMALL001", "text": "lunch?"])
             #expect(small.assessment.level == .medium)
             #expect(
                 small.assessment.reasons.contains {
                     $0.source == .blastRadius && $0.text == "Slack: #team-3 has 3 members"
                 }
             )
-            let big = try await propose(gateway, "slack.post_message", ["channel": "C0BIGEXT01", "text": "lunch?"])
+            let big = try await providers.propose("slack.post_message", ["channel": "C0BIGEXT01", "text": "lunch?"])
             #expect(big.assessment.level == .high && big.assessment.requirements.confirmText != nil)
             #expect(
                 big.assessment.reasons.contains { $0.text == "Slack: the channel is shared with other organisations" }
             )
             #expect(big.assessment.reasons.contains { $0.text == "Slack: #all-partners has 4000 members" })
-            let unknown = try await propose(gateway, "slack.post_message", ["channel": "C0UNKNOWN9", "text": "hi"])
+            let unknown = try await providers.propose("slack.post_message", ["channel": "C0UNKNOWN9", "text": "hi"])
             #expect(unknown.assessment.level == .medium)
             #expect(
                 unknown.assessment.reasons.contains {

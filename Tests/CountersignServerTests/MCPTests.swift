@@ -78,7 +78,9 @@ struct MCPTests {
             let (tools, _) = try await client.listTools()
             let names = Set(tools.map(\.name))
             #expect(
-                names.isSuperset(of: ["files.read", "files.write", "files.delete", "shell.run", "countersign_status"])
+                names.isSuperset(of: [
+                    "files.read", "files.write", "files.delete", "shell.run", "countersign_status", "countersign_undo",
+                ])
             )
             let read = try #require(tools.first { $0.name == "files.read" })
             #expect(read.annotations.readOnlyHint == true && read.annotations.destructiveHint == false)

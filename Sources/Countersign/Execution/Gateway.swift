@@ -200,4 +200,54 @@ public struct Gateway: Sendable {
         return try await store.addBlastRadius(id: request.id, assessment: assessment, facts: facts, now: now())
             ?? request
     }
+
+    /// Proposes the action that undoes an executed one — itself gated like any other action.
+    ///
+    /// Asking again returns the same undo request (its idempotency key is the original's id).
+    ///
+    /// - Parameters:
+    ///   - requestID: The executed request to undo.
+    ///   - agent: The agent asking; only its own requests can be undone by it.
+    /// - Returns: The undo request, in whatever state policy puts it.
+    /// - Throws: ``UndoError`` when there is nothing to undo; what ``propose(_:agentReason:idempotencyKey:runID:signals:)`` throws.
+    public func undo(_ requestID: String, agent: String) async throws -> ActionRequest {
+        guard let original = try await store.request(id: requestID), original.action.agent == agent else {
+            throw UndoError.notFound
+        }
+        guard original.state == .executed, let result = original.result else {
+            throw UndoError.notExecuted(original.state)
+        }
+        guard let descriptor = catalog.descriptor(for: original.action.operation),
+            let (operation, arguments) = descriptor.undo(arguments: original.action.arguments, result: result)
+        else { throw UndoError.notReversible(original.action.operation.description) }
+        return try await propose(
+            ProposedAction(
+                operation: operation,
+                arguments: arguments,
+                principal: original.action.principal,
+                agent: agent
+            ),
+            agentReason: "undo of request \(requestID) (\(original.action.operation))",
+            idempotencyKey: "undo:\(requestID)",
+            runID: original.runID
+        )
+    }
+}
+
+/// Why an action cannot be undone.
+public enum UndoError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// No such request of this agent.
+    case notFound
+    /// Only an executed request can be undone.
+    case notExecuted(RequestState)
+    /// The operation has no undo.
+    case notReversible(String)
+
+    public var description: String {
+        switch self {
+        case .notFound: "no such request made by this agent"
+        case .notExecuted(let state): "the request is \(state.rawValue); only an executed action can be undone"
+        case .notReversible(let operation): "\(operation) cannot be undone by Countersign"
+        }
+    }
 }

@@ -23,6 +23,7 @@ public struct OperationDescriptor: Sendable {
     public let defaultReason: RiskReason
     private let impactText: @Sendable (JSONValue) -> String
     private let target: @Sendable (JSONValue) -> String?
+    private let compensation: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)?
 
     /// Creates a descriptor.
     ///
@@ -38,6 +39,8 @@ public struct OperationDescriptor: Sendable {
     ///   - isReadOnly: Whether the operation only reads.
     ///   - target: The name of what the operation acts on, which a High approval must type.
     ///   - impact: The impact in words, derived from the (validated) arguments alone.
+    ///   - undo: For a reversible operation, the action that undoes an executed one, from its
+    ///     arguments and result (an operation of the same connector, by name, and its arguments).
     /// - Throws: ``SchemaError`` when the schema does not compile.
     public init(
         id: OperationID,
@@ -50,8 +53,10 @@ public struct OperationDescriptor: Sendable {
         isReversible: Bool,
         isReadOnly: Bool = false,
         target: @escaping @Sendable (JSONValue) -> String?,
-        impact: @escaping @Sendable (JSONValue) -> String
+        impact: @escaping @Sendable (JSONValue) -> String,
+        undo: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)? = nil
     ) throws(SchemaError) {
+        self.compensation = undo
         self.id = id
         self.summary = summary
         self.argumentSchema = try JSONSchema(schema)
@@ -76,4 +81,16 @@ public struct OperationDescriptor: Sendable {
 
     /// The name of what the action acts on (a path, a repository), which a High approval must type.
     public func target(of arguments: JSONValue) -> String? { target(arguments) }
+
+    /// Whether an executed action of this operation can be undone by Countersign.
+    public var hasUndo: Bool { compensation != nil }
+
+    /// The action that undoes an executed one: its operation and arguments, or `nil` when this one
+    /// cannot be undone (from these arguments and this result).
+    public func undo(arguments: JSONValue, result: JSONValue) -> (operation: OperationID, arguments: JSONValue)? {
+        guard let (name, undoArguments) = compensation?(arguments, result),
+            let operation = OperationID("\(id.connector).\(name)")
+        else { return nil }
+        return (operation, undoArguments)
+    }
 }

@@ -68,6 +68,18 @@ public enum GitHubOperations {
                         + ((arguments["assignees"]?.arrayValue?.isEmpty == false)
                             ? ", assigned to \(arguments["assignees"]!.arrayValue!.compactMap(\.stringValue).joined(separator: ", "))"
                             : "") + "."
+                },
+                undo: { arguments, result in
+                    result["number"].map {
+                        (
+                            "set_issue_state",
+                            [
+                                "owner": arguments["owner"] ?? .null, "repo": arguments["repo"] ?? .null,
+                                "issue_number": $0,
+                                "state": "closed", "state_reason": "not_planned",
+                            ]
+                        )
+                    }
                 }
             ),
             try operation(
@@ -105,6 +117,16 @@ public enum GitHubOperations {
                             " (\($0.replacingOccurrences(of: "_", with: " ")))"
                         } ?? "")
                         + "."
+                },
+                undo: { arguments, _ in
+                    (
+                        "set_issue_state",
+                        [
+                            "owner": arguments["owner"] ?? .null, "repo": arguments["repo"] ?? .null,
+                            "issue_number": arguments["issue_number"] ?? .null,
+                            "state": arguments["state"] == "closed" ? "open" : "closed",
+                        ]
+                    )
                 }
             ),
             try operation(
@@ -119,6 +141,15 @@ public enum GitHubOperations {
                 target: { "\(repository($0)):\($0["branch"]?.stringValue ?? "")" },
                 impact: { arguments in
                     "Creates the branch \(arguments["branch"]?.stringValue ?? "?") in \(repository(arguments)) at commit \(String((arguments["sha"]?.stringValue ?? "").prefix(12)))."
+                },
+                undo: { arguments, _ in
+                    (
+                        "delete_branch",
+                        [
+                            "owner": arguments["owner"] ?? .null, "repo": arguments["repo"] ?? .null,
+                            "branch": arguments["branch"] ?? .null,
+                        ]
+                    )
                 }
             ),
             try operation(
@@ -297,6 +328,15 @@ public enum GitHubOperations {
                     arguments["visibility"] == "public"
                         ? "Makes \(repository(arguments)) public: anyone can read its code, history, issues and pull requests."
                         : "Makes \(repository(arguments)) private: only people with access can see it; forks of it are detached."
+                },
+                undo: { arguments, _ in
+                    (
+                        "set_visibility",
+                        [
+                            "owner": arguments["owner"] ?? .null, "repo": arguments["repo"] ?? .null,
+                            "visibility": arguments["visibility"] == "public" ? "private" : "public",
+                        ]
+                    )
                 }
             ),
             try operation(
@@ -347,7 +387,8 @@ public enum GitHubOperations {
         hints: [RiskHint] = [],
         isReversible: Bool,
         target: @escaping @Sendable (JSONValue) -> String?,
-        impact: @escaping @Sendable (JSONValue) -> String
+        impact: @escaping @Sendable (JSONValue) -> String,
+        undo: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)? = nil
     ) throws(SchemaError) -> OperationDescriptor {
         try ProviderOperations.descriptor(
             "github." + name,
@@ -359,7 +400,8 @@ public enum GitHubOperations {
             hints: hints,
             isReversible: isReversible,
             target: target,
-            impact: impact
+            impact: impact,
+            undo: undo
         )
     }
 

@@ -63,7 +63,8 @@ public enum GoogleOperations {
         hints: [RiskHint] = [],
         isReversible: Bool,
         target: @escaping @Sendable (JSONValue) -> String?,
-        impact: @escaping @Sendable (JSONValue) -> String
+        impact: @escaping @Sendable (JSONValue) -> String,
+        undo: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)? = nil
     ) throws(SchemaError) -> OperationDescriptor {
         try ProviderOperations.descriptor(
             id,
@@ -75,7 +76,8 @@ public enum GoogleOperations {
             hints: hints,
             isReversible: isReversible,
             target: target,
-            impact: impact
+            impact: impact,
+            undo: undo
         )
     }
 
@@ -234,7 +236,14 @@ public enum GoogleOperations {
                 hints: attendees + eventHints(),
                 isReversible: true,
                 target: { $0["summary"]?.stringValue },
-                impact: { eventImpact("Creates the event", $0) }
+                impact: { eventImpact("Creates the event", $0) },
+                undo: { arguments, result in
+                    guard let event = result["event"], event != .null else { return nil }
+                    var undo: [String: JSONValue] = ["event_id": event]
+                    if let calendar = arguments["calendar_id"] { undo["calendar_id"] = calendar }
+                    if let updates = arguments["send_updates"] { undo["send_updates"] = updates }
+                    return ("delete_event", .object(undo))
+                }
             ),
             try operation(
                 "calendar.update_event",

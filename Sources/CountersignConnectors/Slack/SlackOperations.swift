@@ -51,7 +51,8 @@ public enum SlackOperations {
         defaultLevel: RiskLevel,
         hints: [RiskHint] = [],
         isReversible: Bool,
-        impact: @escaping @Sendable (JSONValue) -> String
+        impact: @escaping @Sendable (JSONValue) -> String,
+        undo: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)? = nil
     ) throws(SchemaError) -> OperationDescriptor {
         try ProviderOperations.descriptor(
             "slack." + name,
@@ -63,7 +64,8 @@ public enum SlackOperations {
             hints: hints,
             isReversible: isReversible,
             target: { $0["channel"]?.stringValue ?? $0["name"]?.stringValue },
-            impact: impact
+            impact: impact,
+            undo: undo
         )
     }
 
@@ -87,6 +89,10 @@ public enum SlackOperations {
                         "Posts to \(arguments["channel"]?.stringValue ?? "?")"
                         + (arguments["thread_ts"] != nil ? " (in a thread)" : "")
                         + " as the principal a message of \(text.count) characters: \(ProviderOperations.quoted(text))."
+                },
+                undo: { _, result in
+                    guard let channel = result["channel"], let ts = result["ts"], ts != .null else { return nil }
+                    return ("delete_message", ["channel": channel, "ts": ts])
                 }
             ),
             try operation(
@@ -129,6 +135,9 @@ public enum SlackOperations {
                     "Creates the \(arguments["is_private"] == true ? "private" : "public") channel #\(arguments["name"]?.stringValue ?? "?")"
                         + (arguments["is_private"] == true
                             ? "." : ", which everyone in the workspace can find and join.")
+                },
+                undo: { _, result in
+                    result["channel"].flatMap { $0 == .null ? nil : ("archive_channel", ["channel": $0]) }
                 }
             ),
             try operation(
