@@ -71,6 +71,13 @@ struct ApproverAPI: Sendable {
             "given": .number(Double(decisions.filter { $0.verdict == .approve }.count)),
             "required": .number(Double(stored.assessment.requirements.approvals)),
         ]
+        if let edit = try await requests.edit(of: stored.id) {
+            members["edited"] = [
+                "by": .string(edit.editor), "at": .string(Timestamp.string(edit.editedAt)),
+                "changed": .array(edit.changed.map(JSONValue.string)), "originalArguments": edit.originalArguments,
+                "originalDigest": .string(edit.originalDigest.description),
+            ]
+        }
         if let provider = catalog.descriptor(for: stored.action.operation)?.provider {
             var token: [String: JSONValue] = ["provider": .string(provider)]
             if let source = try await vault?.tokenSource(for: provider) {

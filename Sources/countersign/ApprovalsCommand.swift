@@ -92,7 +92,8 @@ enum RequestText {
         lines.append("  level         \(request["risk"]?["level"]?.stringValue ?? "?")")
         lines.append("  reasons")
         for reason in request["risk"]?["reasons"]?.arrayValue ?? [] {
-            let source = reason["source"]?.stringValue ?? "?"
+            let source =
+                reason["source"] == "blast_radius" ? "looked up at the provider:" : reason["source"]?.stringValue ?? "?"
             let name = reason["name"]?.stringValue ?? ""
             lines.append(
                 "    [\(reason["level"]?.stringValue ?? "?")] \(reason["text"]?.stringValue ?? "")  (\(source)\(name.isEmpty ? "" : " \(name)"))"
@@ -130,6 +131,14 @@ enum RequestText {
         if let result = request["result"] {
             lines.append("  result")
             lines.append(result.prettyPrinted().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        }
+        if let edited = request["edited"] {
+            let changed = (edited["changed"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+            lines.append(
+                "  edited        by \(edited["by"]?.stringValue ?? "?"): changed \(changed); the agent proposed"
+            )
+            let original = edited["originalArguments"] ?? .null
+            lines.append(original.prettyPrinted().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         }
         lines.append("  payload (digest \(request["digest"]?.stringValue ?? "?"))")
         let payload = request["arguments"] ?? .null

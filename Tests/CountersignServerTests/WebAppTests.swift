@@ -283,6 +283,19 @@ struct WebAppTests {
             #expect(body["edited"]?["originalArguments"]?["path"] == "draft.md")
             let audit = try await api.store.auditEntries(forRequest: id)
             #expect(audit.contains { String(decoding: $0.body, as: UTF8.self).contains("action.edited") })
+
+            // Approvers using the API (and the CLI on it) see the edit too.
+            let token = APIKey.generate(.personal)
+            try await api.store.createToken(
+                PersonalToken(id: token.id, email: "bob@acme.test", hash: token.hash, createdAt: Date()),
+                actor: "test"
+            )
+            let approval = try await client.execute(
+                uri: "/v1/approvals/\(id)",
+                method: .get,
+                headers: [.authorization: "Bearer \(token.secret.reveal())"]
+            )
+            #expect(try api.json(approval)["edited"]?["by"] == "bob@acme.test")
         }
     }
 
