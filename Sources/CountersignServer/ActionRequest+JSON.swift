@@ -46,3 +46,14 @@ extension OperationDescriptor {
         ]
     }
 }
+
+extension RequestEdit {
+    /// The edit as the agent and approvers see it: who, when, which arguments, what was proposed.
+    var json: JSONValue {
+        [
+            "by": .string(editor), "at": .string(Timestamp.string(editedAt)),
+            "changed": .array(changed.map(JSONValue.string)), "originalArguments": originalArguments,
+            "originalDigest": .string(originalDigest.description),
+        ]
+    }
+}

@@ -99,11 +99,7 @@ struct AgentAPI: Sendable {
         guard let edit = try await requests.edit(of: stored.id), case .object(var members) = view(stored) else {
             return view(stored)
         }
-        members["edited"] = [
-            "by": .string(edit.editor), "at": .string(Timestamp.string(edit.editedAt)),
-            "changed": .array(edit.changed.map(JSONValue.string)), "originalArguments": edit.originalArguments,
-            "originalDigest": .string(edit.originalDigest.description),
-        ]
+        members["edited"] = edit.json
         return .object(members)
     }
 

@@ -72,11 +72,7 @@ struct ApproverAPI: Sendable {
             "required": .number(Double(stored.assessment.requirements.approvals)),
         ]
         if let edit = try await requests.edit(of: stored.id) {
-            members["edited"] = [
-                "by": .string(edit.editor), "at": .string(Timestamp.string(edit.editedAt)),
-                "changed": .array(edit.changed.map(JSONValue.string)), "originalArguments": edit.originalArguments,
-                "originalDigest": .string(edit.originalDigest.description),
-            ]
+            members["edited"] = edit.json
         }
         if let provider = catalog.descriptor(for: stored.action.operation)?.provider {
             var token: [String: JSONValue] = ["provider": .string(provider)]
