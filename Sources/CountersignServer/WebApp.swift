@@ -203,10 +203,7 @@ struct WebApp: Sendable {
         let now = Date()
         let next = Self.safeNext(fields["next"])
         func again(_ message: String, _ status: HTTPResponse.Status) -> Response {
-            var page = signInPage(request, error: message, email: email, status: status)
-            page.headers[.location] = nil
-            _ = next
-            return page
+            signInPage(request, error: message, email: email, status: status)
         }
         if let until = limiter.blockedUntil(account: email, address: address, now: now) {
             return again(
@@ -571,7 +568,6 @@ struct WebApp: Sendable {
         let detail = try await approvals.detail(stored)
         let now = Date()
         let requirements = stored.assessment.requirements
-        let descriptor = catalog.descriptor(for: stored.action.operation)
         var data = row(stored, now: now)
         data["csrf"] = signed.csrf
         data["impact"] = stored.impact
@@ -656,7 +652,6 @@ struct WebApp: Sendable {
             data["argumentsText"] = editedText ?? stored.action.arguments.prettyPrinted()
         }
         if let flash { data["flash"] = flash }
-        _ = descriptor
         return WebPages.page(
             "request",
             title: "\(stored.assessment.level.title): \(stored.action.operation)",

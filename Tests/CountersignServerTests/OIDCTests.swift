@@ -159,9 +159,8 @@ struct OIDCTests {
             #"{"operation":"shell.run","arguments":{"program":"ls"},"onBehalfOf":"ana@acme.test"}"#
         )
         let id = try #require(try api.json(request)["id"]?.stringValue)
-        let page = try await browser.get("/sign-in")
+        _ = try await browser.get("/sign-in")
         let signIn = try #require(browser.cookies["__Host-countersign-signin"])
-        _ = page
         let signedIn = try await browser.post(
             "/sign-in",
             "csrf=\(signIn)&email=bob%40acme.test&password=correct+horse+battery+staple"
