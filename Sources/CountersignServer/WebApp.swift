@@ -177,12 +177,13 @@ struct WebApp: Sendable {
         _ request: Request,
         error: String? = nil,
         email: String = "",
+        next: String? = nil,
         status: HTTPResponse.Status = .ok
     ) -> Response {
         let browser = WebCookies.value(cookies.signIn, in: request) ?? WebRandom.hex(bytes: 24)
         var data: [String: Any] = [
             "csrf": browser, "email": email,
-            "next": Self.safeNext(request.uri.queryParameters["next"].map(String.init)),
+            "next": Self.safeNext(next ?? request.uri.queryParameters["next"].map(String.init)),
         ]
         if let error { data["error"] = error }
         if let oidc { data["oidc"] = ["name": oidc.configuration.displayName, "next": data["next"] ?? "/inbox"] }
@@ -203,7 +204,7 @@ struct WebApp: Sendable {
         let now = Date()
         let next = Self.safeNext(fields["next"])
         func again(_ message: String, _ status: HTTPResponse.Status) -> Response {
-            signInPage(request, error: message, email: email, status: status)
+            signInPage(request, error: message, email: email, next: next, status: status)
         }
         if let until = limiter.blockedUntil(account: email, address: address, now: now) {
             return again(
