@@ -34,7 +34,7 @@ extension ActionRequest {
 extension OperationDescriptor {
     /// The operation as `GET /v1/catalog` shows it.
     var json: JSONValue {
-        [
+        var members: [String: JSONValue] = [
             "operation": .string(id.description),
             "summary": .string(summary),
             "argumentsSchema": argumentSchema.document,
@@ -44,6 +44,8 @@ extension OperationDescriptor {
             "undo": .bool(hasUndo),
             "readOnly": .bool(isReadOnly),
         ]
+        if let sandbox { members["sandbox"] = .string(sandbox) }
+        return .object(members)
     }
 }
 

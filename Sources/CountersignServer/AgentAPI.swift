@@ -16,10 +16,13 @@ struct AgentAPI: Sendable {
     /// The request as the agent sees it: while it waits for a decision, with the approval page's URL
     /// (which the agent can hand to a person; it grants nothing by itself).
     func view(_ stored: ActionRequest) -> JSONValue {
-        guard stored.state == .pending, let base = address.publicURL, case .object(var members) = stored.json else {
-            return stored.json
+        var members = stored.json.objectValue ?? [:]
+        if let sandbox = gateway.catalog.descriptor(for: stored.action.operation)?.sandbox {
+            members["sandbox"] = .string(sandbox)
         }
-        members["approvalURL"] = .string("\(base)/approvals/\(stored.id)")
+        if stored.state == .pending, let base = address.publicURL {
+            members["approvalURL"] = .string("\(base)/approvals/\(stored.id)")
+        }
         return .object(members)
     }
 

@@ -1,4 +1,5 @@
 public import Countersign
+public import CountersignSandbox
 public import CountersignVault
 public import Hummingbird
 public import Logging
@@ -66,8 +67,8 @@ public struct ServerContext: Sendable {
     public let secrets: SecretBox
     /// Connected accounts and the tokens vended for them, if the server has a vault.
     public let vault: Vault?
-    /// The demo's sandbox chat service, served under `/sandbox/` (the demo only).
-    public let sandbox: SandboxChat?
+    /// The sandbox providers (GitHub, Slack), served under `/sandbox/` when Countersign runs against them.
+    public let sandbox: Sandbox?
     /// MCP over streamable HTTP at `/mcp`.
     public let mcp: MCPEndpoint
     /// Where the server is reached: by its own tools, and by people (links to the approval page).
@@ -82,7 +83,7 @@ public struct ServerContext: Sendable {
         users: any UserStore,
         secrets: SecretBox,
         vault: Vault? = nil,
-        sandbox: SandboxChat? = nil,
+        sandbox: Sandbox? = nil,
         sessions: (any WebSessionStore)? = nil,
         oidc: OIDCConfiguration? = nil,
         audit: AuditSources? = nil,

@@ -93,9 +93,9 @@ struct ApproverAPI: Sendable {
     func view(_ stored: ActionRequest) -> JSONValue {
         var members = stored.json.objectValue ?? [:]
         if !stored.isPayloadIntact { members["payloadIntact"] = false }
-        if let target = catalog.descriptor(for: stored.action.operation)?.target(of: stored.action.arguments) {
-            members["target"] = .string(target)
-        }
+        let descriptor = catalog.descriptor(for: stored.action.operation)
+        if let target = descriptor?.target(of: stored.action.arguments) { members["target"] = .string(target) }
+        if let sandbox = descriptor?.sandbox { members["sandbox"] = .string(sandbox) }
         return .object(members)
     }
 

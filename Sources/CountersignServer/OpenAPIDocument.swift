@@ -305,6 +305,10 @@ enum OpenAPIDocument {
                         "type": "string"
                       }
                     }
+                  },
+                  "sandbox": {
+                    "type": "string",
+                    "description": "Present when the operation runs against a sandbox that ships with Countersign (e.g. \"GitHub sandbox\"), never the real service."
                   }
                 }
               },
@@ -701,6 +705,10 @@ enum OpenAPIDocument {
                                   "undo": {
                                     "type": "boolean",
                                     "description": "Whether Countersign can undo an executed action of it (POST /v1/actions/{id}/undo)."
+                                  },
+                                  "sandbox": {
+                                    "type": "string",
+                                    "description": "Present when the operation runs against a sandbox that ships with Countersign (e.g. \"Slack sandbox\"); its summary and every impact say so too."
                                   }
                                 }
                               }

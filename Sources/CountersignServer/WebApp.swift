@@ -502,10 +502,12 @@ struct WebApp: Sendable {
     }
 
     func row(_ stored: ActionRequest, now: Date) -> [String: Any] {
-        [
+        let descriptor = catalog.descriptor(for: stored.action.operation)
+        return [
             "id": stored.id, "level": stored.assessment.level.rawValue, "levelTitle": stored.assessment.level.title,
-            "operation": stored.action.operation.description,
-            "target": catalog.descriptor(for: stored.action.operation)?.target(of: stored.action.arguments) ?? "",
+            "operation": stored.action.operation.description, "sandbox": descriptor?.sandbox ?? "",
+            "isSandbox": descriptor?.sandbox != nil,
+            "target": descriptor?.target(of: stored.action.arguments) ?? "",
             "agent": stored.action.agent, "principal": stored.action.principal,
             "createdAt": Timestamp.string(stored.createdAt), "age": Self.age(now.timeIntervalSince(stored.createdAt)),
             "expiresAt": Timestamp.string(stored.expiresAt),

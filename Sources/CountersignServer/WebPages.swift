@@ -159,7 +159,7 @@ enum WebPages {
         {{#requests}}
         <tr data-id="{{id}}">
           <td><span class="badge level-{{level}}">{{levelTitle}}</span></td>
-          <td><a href="/approvals/{{id}}">{{operation}}</a></td>
+          <td><a href="/approvals/{{id}}">{{operation}}</a>{{#isSandbox}} <span class="badge sandbox" title="Runs against a sandbox that ships with Countersign, not the real service">{{sandbox}}</span>{{/isSandbox}}</td>
           <td class="wrap">{{target}}</td>
           <td>{{agent}}</td>
           <td>{{principal}}</td>
@@ -179,7 +179,7 @@ enum WebPages {
           {{#requests}}
           <tr>
             <td><span class="badge level-{{level}}">{{levelTitle}}</span></td>
-            <td><a href="/approvals/{{id}}">{{operation}}</a></td>
+            <td><a href="/approvals/{{id}}">{{operation}}</a>{{#isSandbox}} <span class="badge sandbox" title="Runs against a sandbox that ships with Countersign, not the real service">{{sandbox}}</span>{{/isSandbox}}</td>
             <td class="wrap">{{target}}</td>
             <td>{{agent}}</td>
             <td>{{principal}}</td>
@@ -282,7 +282,7 @@ enum WebPages {
         """,
         "request": """
         <p class="crumbs"><a href="/inbox">Inbox</a></p>
-        <h1><span class="badge level-{{level}}">{{levelTitle}}</span> {{operation}}</h1>
+        <h1><span class="badge level-{{level}}">{{levelTitle}}</span> {{operation}}{{#isSandbox}} <span class="badge sandbox" title="Runs against a sandbox that ships with Countersign, not the real service">{{sandbox}}</span>{{/isSandbox}}</h1>
         <p class="state-line">State: <strong class="state state-{{state}}">{{stateText}}</strong>{{#pending}} · expires in <span class="countdown" data-expires="{{expiresAt}}">{{remaining}}</span>{{/pending}}</p>
         {{#flash}}<p class="notice" role="alert">{{flash}}</p>{{/flash}}
         {{#tampered}}<p class="notice" role="alert">The stored payload no longer matches the digest recorded when it was proposed. It can only be denied.</p>{{/tampered}}
@@ -436,6 +436,7 @@ enum WebPages {
         .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 13px; font-weight: 600; color: #fff; white-space: nowrap; }
         .level-low { background: var(--low); } .level-medium { background: var(--medium); }
         .level-high { background: var(--high); } .level-critical { background: var(--critical); }
+        .badge.sandbox { background: #5b3fa8; }
         .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 12px; }
         .table-wrap { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
         table { border-collapse: collapse; width: 100%; }

@@ -108,36 +108,19 @@ public struct Provider: Sendable, Hashable {
         ),
     ]
 
-    /// The demo's own chat service, which `countersign demo` serves under `/sandbox/`.
-    ///
-    /// A real OAuth 2.0 authorization server with PKCE, refresh-token rotation and the RFC 9207
-    /// issuer, so that the demo connects and vends through the same code as a real provider. Its
-    /// endpoints must be registered with the server's address (`providers set sandbox --endpoint …`).
-    public static let sandbox = Provider(
-        name: "sandbox",
-        displayName: "Sandbox Chat",
-        authorizationEndpoint: "http://127.0.0.1:8787/sandbox/oauth/authorize",
-        tokenEndpoint: "http://127.0.0.1:8787/sandbox/oauth/token",
-        revocationEndpoint: "http://127.0.0.1:8787/sandbox/oauth/revoke",
-        accountEndpoint: "http://127.0.0.1:8787/sandbox/api/me",
-        issuer: "http://127.0.0.1:8787/sandbox",
-        rotatesRefreshTokens: true,
-        narrowsScopes: true,
-        dialect: .standard
-    )
-
-    /// The provider with this name (the catalog's, or the demo's sandbox).
+    /// The provider with this name in the catalog.
     public static func named(_ name: String) -> Provider? {
-        catalog.first { $0.name == name } ?? (name == sandbox.name ? sandbox : nil)
+        catalog.first { $0.name == name }
     }
 
     /// The same provider with some endpoints replaced (a self-hosted provider, or a test server).
     ///
-    /// Keys: `authorization`, `token`, `revocation`, `account`, `issuer`.
+    /// Keys: `authorization`, `token`, `revocation`, `account`, `issuer`, and `displayName` for
+    /// what people call it there (a sandbox).
     func replacing(_ endpoints: [String: String]) -> Provider {
         Provider(
             name: name,
-            displayName: displayName,
+            displayName: endpoints["displayName"] ?? displayName,
             authorizationEndpoint: endpoints["authorization"] ?? authorizationEndpoint,
             tokenEndpoint: endpoints["token"] ?? tokenEndpoint,
             revocationEndpoint: endpoints["revocation"] ?? revocationEndpoint,

@@ -27,6 +27,8 @@ extension Vault {
     ///   - redirectURI: The callback registered with the provider: `https`, or `http` on a loopback address.
     ///   - endpoints: Endpoints that replace the catalog's (`authorization`, `token`, `revocation`,
     ///     `account`, `issuer`), each `https` or `http` on a loopback address.
+    ///   - displayName: What connections and token sources are called instead of the provider's
+    ///     name (`GitHub sandbox` for the sandbox that ships with Countersign).
     ///   - actor: Who sets it.
     /// - Throws: ``VaultError`` `.unknownProvider`, `.invalidInput`, `.sealed`.
     public func setProviderClient(
@@ -35,6 +37,7 @@ extension Vault {
         clientSecret: Secret,
         redirectURI: String,
         endpoints: [String: String] = [:],
+        displayName: String? = nil,
         actor: String
     ) async throws {
         guard Provider.named(provider) != nil else { throw Self.unknownProvider(provider) }
@@ -56,6 +59,15 @@ extension Vault {
             }
             try Self.checkEndpoint(url, name: "\(name) endpoint")
         }
+        var settings = endpoints
+        if let displayName {
+            guard !displayName.isEmpty, displayName.count <= 64,
+                displayName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == " " || $0 == "-" || $0 == "." })
+            else {
+                throw VaultError(.invalidInput, "a display name is up to 64 letters, digits, spaces, dots or dashes")
+            }
+            settings["displayName"] = displayName
+        }
         try await withCurrentKey { ring throws in
             let sealed = try ring.seal(
                 Array(secret.utf8),
@@ -67,7 +79,7 @@ extension Vault {
                     clientID: clientID,
                     clientSecret: sealed,
                     redirectURI: redirectURI,
-                    settings: endpoints,
+                    settings: settings,
                     updatedAt: clock()
                 ),
                 actor: actor
@@ -99,7 +111,7 @@ extension Vault {
         }
         return TokenSource(
             provider: provider,
-            displayName: known.displayName,
+            displayName: record.settings["displayName"] ?? known.displayName,
             source: record.source,
             narrowed: record.source == "oauth" && known.narrowsScopes,
             broadSource: record.source == "auth0-management"

@@ -51,16 +51,16 @@ enum RequestText {
     }
 
     static func header() -> String {
-        column("ID", 38) + column("AGE", 6) + column("LEVEL", 10) + column("STATE", 14) + column("OPERATION", 16)
-            + column("TARGET", 28) + column("AGENT", 14) + "EXPIRES"
+        column("ID", 38) + column("AGE", 6) + column("LEVEL", 10) + column("STATE", 14) + column("OPERATION", 32)
+            + column("TARGET", 24) + column("AGENT", 14) + "EXPIRES"
     }
 
     static func row(_ request: JSONValue) -> String {
         column(request["id"]?.stringValue ?? "?", 38) + column(age(request["createdAt"]), 6)
             + column(request["risk"]?["level"]?.stringValue ?? "?", 10)
             + column(request["state"]?.stringValue ?? "?", 14)
-            + column(request["operation"]?.stringValue ?? "?", 16)
-            + column(request["target"]?.stringValue ?? "-", 28) + column(request["agent"]?.stringValue ?? "?", 14)
+            + column((request["operation"]?.stringValue ?? "?") + (request["sandbox"] != nil ? " [sandbox]" : ""), 32)
+            + column(request["target"]?.stringValue ?? "-", 24) + column(request["agent"]?.stringValue ?? "?", 14)
             + (request["state"] == "pending" ? remaining(request["expiresAt"]) : "-")
     }
 
@@ -69,6 +69,11 @@ enum RequestText {
         var lines: [String] = []
         let state = request["state"]?.stringValue ?? "?"
         lines.append("\(request["operation"]?.stringValue ?? "?") · \(state) · \(request["id"]?.stringValue ?? "?")")
+        if let sandbox = request["sandbox"]?.stringValue {
+            lines.append(
+                "  SANDBOX       runs against the \(sandbox) that ships with Countersign, not the real service"
+            )
+        }
         lines.append("  on behalf of  \(request["onBehalfOf"]?.stringValue ?? "?")")
         lines.append("  proposed by   agent \(request["agent"]?.stringValue ?? "?"), \(age(request["createdAt"])) ago")
         if let target = request["target"]?.stringValue { lines.append("  target        \(target)") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Countersign
 import CountersignConnectors
+import CountersignSandbox
 import CountersignServer
 import CountersignStore
 import CountersignVault
@@ -20,14 +21,18 @@ import Glibc
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "See Countersign work: a server, an approver, an agent, a connected account and six actions.",
+        abstract:
+            "See Countersign work: a server, an approver, an agent, GitHub and Slack sandboxes, eight actions and two undos.",
         discussion: """
-            Starts a server on the embedded defaults in a fresh data directory, creates a demo approver \
-            (with a password and a TOTP authenticator) and a demo agent, and has the agent propose a \
-            scripted set of actions against a demo workspace. It then prints what to run to see and \
-            approve them, and shows each request's progress until interrupted. With --once it approves \
-            them itself (with step-up for the Critical one), prints the outcome and the audit \
-            verification, and exits.
+            Starts a server on the embedded defaults in a fresh data directory, with the GitHub and Slack \
+            sandboxes that ship with Countersign (local services that speak the real APIs and keep their \
+            state in the data directory). Creates a demo approver (with a password and a TOTP \
+            authenticator) and a demo agent, connects the demo principal's sandbox accounts through the \
+            vault, and has the agent propose a scripted set of actions against a demo workspace and the \
+            sandboxes. It then prints what to run to see and approve them, and shows each request's \
+            progress until interrupted. With --once it approves them itself (with step-up for the \
+            Critical ones), undoes the issue and the chat message it made, prints the outcome and the \
+            audit verification, and exits.
             """
     )
 
@@ -53,20 +58,23 @@ struct DemoCommand: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory.appending(
                 path: "countersign-demo-\(UUID().uuidString.prefix(8).lowercased())"
             ).path
-        let address = SandboxAddress()
-        let chat = SandboxChat(account: "dana")
+        // The sandboxes' base URLs are the server's, so the port is chosen before it listens.
+        let chosen =
+            try port.flatMap { $0 == 0 ? nil : $0 } ?? (port == nil && Self.isFree(8787) ? 8787 : Self.freePort())
+        let server = "http://127.0.0.1:\(chosen)"
         let runtime = try await Runtime.open(
             data: dataPath,
             policy: nil,
             workspace: nil,
-            sandbox: (chat, try SandboxConnector(address: address)),
+            sandboxServer: server,
             logger: logger
         ) { _ in }
+        guard let sandbox = runtime.sandbox else { throw CommandError("the sandboxes did not open") }
         try Self.seedWorkspace(runtime.workspace)
         let credentials = try await Self.enroll(runtime)
         let (listening, announce) = AsyncStream.makeStream(of: Int.self)
         let application = buildApplication(
-            configuration: ServerConfiguration(host: "127.0.0.1", port: port ?? (Self.isFree(8787) ? 8787 : 0)),
+            configuration: ServerConfiguration(host: "127.0.0.1", port: chosen),
             context: runtime.context(),
             logger: logger
         ) { port in
@@ -77,8 +85,9 @@ struct DemoCommand: AsyncParsableCommand {
             runtime: runtime,
             credentials: credentials,
             listening: listening,
-            sandbox: (chat, address),
-            once: once
+            sandbox: sandbox,
+            once: once,
+            codes: FreshCodes(TOTP(secret: credentials.totpSecret))
         )
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -115,6 +124,25 @@ struct DemoCommand: AsyncParsableCommand {
             Check it yourself: countersign audit verify --data \(runtime.directory.url.path)
             """
         )
+    }
+
+    /// A loopback port nothing listens on now, from the kernel.
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw CommandError("no socket for finding a free port") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard bound else { throw CommandError("could not find a free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Whether nothing listens on a loopback port (so the demo can take it).
@@ -197,8 +225,9 @@ struct DemoScript: Service {
     let runtime: Runtime
     let credentials: DemoCommand.Credentials
     let listening: AsyncStream<Int>
-    let sandbox: (chat: SandboxChat, address: SandboxAddress)
+    let sandbox: Sandbox
     let once: Bool
+    let codes: FreshCodes
 
     struct Step: Sendable {
         let label: String
@@ -241,10 +270,25 @@ struct DemoScript: Service {
             reason: "I need jq to parse JSON"
         ),
         Step(
+            label: "open the release issue",
+            operation: "github.create_issue",
+            arguments: [
+                "owner": "acme", "repo": "app", "title": "Release 1.4",
+                "body": "- [ ] release notes\n- [ ] changelog\n- [ ] announcement", "labels": ["release"],
+            ],
+            reason: "Tracking the release on GitHub"
+        ),
+        Step(
             label: "announce the release in chat",
-            operation: "sandbox.post_message",
-            arguments: ["channel": "#releases", "text": "1.4 is out: faster sync, and the login loop is fixed."],
+            operation: "slack.post_message",
+            arguments: ["channel": "C0RELEASES1", "text": "1.4 is out: faster sync, and the login loop is fixed."],
             reason: "The team should know the release shipped"
+        ),
+        Step(
+            label: "delete the old prototype repo",
+            operation: "github.delete_repository",
+            arguments: ["owner": "dana", "repo": "old-prototype"],
+            reason: "The prototype is obsolete since 1.0"
         ),
     ]
 
@@ -254,9 +298,11 @@ struct DemoScript: Service {
         let server = "http://127.0.0.1:\(port)"
         let agent = APIClient(server: server, token: credentials.agentKey)
         printIntroduction(server: server)
-        try await connectSandbox(server: server)
+        try await connectSandboxes(server: server)
         var proposed: [(Step, JSONValue)] = []
-        Console.line("The agent (demo-agent, over the REST API) proposes six actions for \(DemoCommand.principal):\n")
+        Console.line(
+            "The agent (demo-agent, over the REST API) proposes \(Self.steps.count) actions for \(DemoCommand.principal):\n"
+        )
         for (index, step) in Self.steps.enumerated() {
             let (status, body) = try await agent.exchange(
                 .POST,
@@ -284,53 +330,51 @@ struct DemoScript: Service {
         }
     }
 
-    /// Registers Countersign's client with the sandbox chat and connects Dana's account through the
-    /// vault's real connect flow, playing the browser: the link, the consent redirect, the callback.
-    func connectSandbox(server: String) async throws {
-        sandbox.address.set(server)
-        let secret = Secret(Base32.encode(SecretBox.generateRawKey()))
-        let redirect = server + "/oauth/callback"
-        sandbox.chat.register(
-            clientID: "countersign-demo",
-            clientSecret: secret,
-            redirectURI: redirect,
-            issuer: server + "/sandbox"
-        )
+    /// Registers Countersign's client with the GitHub and Slack sandboxes and connects Dana's
+    /// accounts through the vault's real connect flow, playing the browser: the link, the consent
+    /// redirect, the callback.
+    func connectSandboxes(server: String) async throws {
         let vault = runtime.vault
-        try await vault.setProviderClient(
-            provider: "sandbox",
-            clientID: "countersign-demo",
-            clientSecret: secret,
-            redirectURI: redirect,
-            endpoints: [
-                "authorization": server + "/sandbox/oauth/authorize", "token": server + "/sandbox/oauth/token",
-                "revocation": server + "/sandbox/oauth/revoke", "account": server + "/sandbox/api/me",
-                "issuer": server + "/sandbox",
-            ],
-            actor: "system:demo"
-        )
-        let link = try await vault.beginConnect(
-            provider: "sandbox",
-            principal: DemoCommand.principal,
-            scopes: ["chat:write"],
-            serverURL: server,
-            actor: "system:demo"
-        )
-        let browser = Browser()
-        let consent = try await browser.get(link.url)
-        let callback = try await browser.get(try consent.location())
-        let page = try await browser.get(try callback.location())
-        guard page.status == 200 else {
-            throw CommandError("connecting the sandbox chat account failed (\(page.status)): \(page.text)")
+        let redirect = server + "/oauth/callback"
+        let grants: [(Sandbox.Service, [String])] = [
+            (.github, ["repo", "delete_repo"]), (.slack, ["chat:write", "channels:read", "groups:read"]),
+        ]
+        for (service, scopes) in grants {
+            let secret = Secret(Base32.encode(SecretBox.generateRawKey()))
+            try sandbox.register(service, clientID: "countersign-demo", clientSecret: secret, redirectURI: redirect)
+            try await vault.setProviderClient(
+                provider: service.rawValue,
+                clientID: "countersign-demo",
+                clientSecret: secret,
+                redirectURI: redirect,
+                endpoints: Sandbox.endpoints(service, server: server),
+                displayName: service.displayName,
+                actor: "system:demo"
+            )
+            let link = try await vault.beginConnect(
+                provider: service.rawValue,
+                principal: DemoCommand.principal,
+                scopes: scopes,
+                serverURL: server,
+                actor: "system:demo"
+            )
+            let browser = Browser()
+            let consent = try await browser.get(link.url)
+            let callback = try await browser.get(try consent.location())
+            let page = try await browser.get(try callback.location())
+            guard page.status == 200 else {
+                throw CommandError(
+                    "connecting the \(service.displayName) account failed (\(page.status)): \(page.text)"
+                )
+            }
         }
-        let connection = try await vault.connections(principal: DemoCommand.principal).first {
-            $0.provider == "sandbox"
-        }
+        let connections = try await vault.connections(principal: DemoCommand.principal)
+        let accounts = connections.map { "\($0.provider) \($0.account)" }.sorted().joined(separator: ", ")
         Console.line(
             """
-            Dana's Sandbox Chat account (\(connection?.account ?? "?")) is connected through the vault: OAuth code flow \
-            with PKCE, state bound to the browser, issuer checked. Countersign holds its refresh token, \
-            sealed; the agent never sees a token.
+            Dana's sandbox accounts (\(accounts)) are connected through the vault: OAuth code flow with \
+            PKCE, state bound to the browser. Countersign holds their refresh tokens, sealed; the agent \
+            never sees a token. What the sandboxes receive: \(server)/sandbox
 
             """
         )
@@ -359,7 +403,7 @@ struct DemoScript: Service {
         let directory = runtime.directory.url.path
         Console.line(
             """
-            Countersign demo: a server on the embedded defaults (SQLite, local connectors, a sandbox chat service).
+            Countersign demo: a server on the embedded defaults (SQLite, local connectors, GitHub and Slack sandboxes).
               server     \(server)
               data       \(directory)
               workspace  \(runtime.workspace)
@@ -404,6 +448,10 @@ struct DemoScript: Service {
             "  \(command) approvals deny ID --reason \"…\"       # the agent receives the reason",
             "  \(command) audit verify --data \(runtime.directory.url.path)",
             "",
+            "What the GitHub and Slack sandboxes received, and hold: \(server)/sandbox",
+            "Undo an executed issue or message as the agent would (the undo is gated like any action):",
+            "  curl -X POST -H 'Authorization: Bearer \(credentials.agentKey.reveal())' \(server)/v1/actions/ID/undo",
+            "",
             "Watching the demo's requests (Ctrl-C to stop):",
         ]
         Console.line(lines.joined(separator: "\n"))
@@ -434,45 +482,19 @@ struct DemoScript: Service {
         }
     }
 
-    /// Approves every pending request as the demo approver, as a person would with the CLI.
+    /// Approves every pending request as the demo approver, as a person would with the CLI, then
+    /// undoes the issue and the chat message the agent made (each undo gated like any action).
     func approveAll(_ proposed: [(Step, JSONValue)], server: String) async throws {
-        let approver = APIClient(server: server, token: credentials.approverToken)
         let agent = APIClient(server: server, token: credentials.agentKey)
-        let totp = TOTP(secret: credentials.totpSecret)
         Console.line("Approving as \(DemoCommand.approverEmail) (--once):")
         for (step, request) in proposed where request["state"] == "pending" {
-            let id = request["id"]?.stringValue ?? ""
-            var body: [String: JSONValue] = ["digest": request["digest"] ?? .null]
-            if let text = request["requirements"]?["confirmText"]?.stringValue { body["confirm"] = .string(text) }
-            if request["requirements"]?["stepUp"] == true {
-                let (status, refusal) = try await approver.exchange(.POST, "/v1/approvals/\(id)/approve", .object(body))
-                guard status == 403, refusal["code"] == "step_up_required" else {
-                    throw CommandError("approving \(step.label) without step-up was not refused (\(status))")
-                }
-                Console.line("  \(step.label): without a code → refused (\(refusal["code"]?.stringValue ?? ""))")
-                body["otp"] = .string(totp.code(at: Date()))
-            }
-            let (status, decided) = try await approver.exchange(.POST, "/v1/approvals/\(id)/approve", .object(body))
-            guard status == 200 else {
-                throw CommandError(
-                    "approving \(step.label) failed (\(status)): \(decided["detail"]?.stringValue ?? "")"
-                )
-            }
-            let how =
-                body["otp"] != nil
-                ? "with a fresh TOTP code" : body["confirm"] != nil ? "typing the confirmation" : "with a click"
-            Console.line("  \(step.label): approved \(how)")
+            try await approve(step.label, request, server: server)
         }
         Console.line("\nOutcome, as the agent sees it:")
+        var outcomes: [String: JSONValue] = [:]
         for (step, request) in proposed {
-            let id = request["id"]?.stringValue ?? ""
-            var latest = request
-            for _ in 0..<30
-            where !["executed", "failed", "rejected", "denied", "expired", "outcome_unknown"].contains(
-                latest["state"]?.stringValue ?? ""
-            ) {
-                latest = try await agent.exchange(.GET, "/v1/actions/\(id)?wait=2").1
-            }
+            let latest = try await settle(request, agent: agent)
+            outcomes[step.operation] = latest
             Console.line(Self.line(step, latest, afterApproval: true))
             let expected =
                 step.operation == "shell.run" && step.arguments["program"] == "sudo" ? "rejected" : "executed"
@@ -486,18 +508,111 @@ struct DemoScript: Service {
             throw CommandError("the approved actions did not take effect in \(runtime.workspace)")
         }
         Console.line("  (in \(runtime.workspace): notes-backup.tar.gz created, build/ deleted, release notes written)")
-        guard let message = sandbox.chat.messages.last else {
-            throw CommandError("the approved chat message was not posted")
+        let state = sandbox.snapshot()
+        let issueNumber = outcomes["github.create_issue"]?["result"]?["number"]?.numberValue.map { Int($0) } ?? 0
+        let releases = state["github"]?["repositories"]?["acme/app"]?["issues"]?.arrayValue ?? []
+        let messages = state["slack"]?["channels"]?["C0RELEASES1"]?["messages"]?.arrayValue ?? []
+        let opened = releases.contains { issue in
+            issue["number"]?.numberValue == Double(issueNumber) && issue["state"] == "open"
         }
+        guard opened, let message = messages.last, state["github"]?["repositories"]?["dana/old-prototype"] == nil
+        else { throw CommandError("the approved GitHub and Slack actions did not take effect in the sandboxes") }
+        let slackRequest = outcomes["slack.post_message"]?["id"]?.stringValue
         let vended = try await runtime.store.auditEntries(after: 0, limit: 10_000).compactMap {
             try? JSONParser().parse($0.body)
-        }.last { $0["kind"] == .string(AuditKind.tokenVended) }
+        }.last { $0["kind"] == .string(AuditKind.tokenVended) && $0["request"]?.stringValue == slackRequest }
+        let granted = (vended?["data"]?["scopesGranted"]?.arrayValue ?? []).compactMap(\.stringValue)
         Console.line(
             """
-              (in Sandbox Chat \(message.channel), as \(message.user): "\(message.text)", posted with a token vended \
-            just in time for chat:write only; the audit keeps its SHA-256 \(vended?["data"]?["tokenSHA256"]?.stringValue?.prefix(16) ?? "?")…, never the token)
+              (in the GitHub sandbox: acme/app issue #\(issueNumber) opened, dana/old-prototype deleted)
+              (in the Slack sandbox #releases, as \(message["user"]?.stringValue ?? "?"): "\(message["text"]?.stringValue ?? "")",
+               posted with a token vended just in time for this request (\(granted.joined(separator: " "))); the audit
+               keeps its SHA-256 \(vended?["data"]?["tokenSHA256"]?.stringValue?.prefix(16) ?? "?")…, never the token)
             """
         )
+        Console.line("\nUndo, as the agent asks for it (POST /v1/actions/{id}/undo; each undo is a gated action):")
+        for (label, operation) in [
+            ("close the release issue", "github.create_issue"), ("delete the announcement", "slack.post_message"),
+        ] {
+            let original = outcomes[operation]?["id"]?.stringValue ?? ""
+            let (status, undo) = try await agent.exchange(.POST, "/v1/actions/\(original)/undo")
+            guard status == 201 else {
+                throw CommandError("undoing \(operation) was refused (\(status)): \(undo["detail"]?.stringValue ?? "")")
+            }
+            let step = Step(label: label, operation: undo["operation"]?.stringValue ?? "?", arguments: [:], reason: "")
+            if undo["state"] == "pending" { try await approve(label, undo, server: server) }
+            let settled = try await settle(undo, agent: agent)
+            Console.line(Self.line(step, settled, afterApproval: true) + "  (\(step.operation))")
+            guard settled["state"] == "executed" else { throw CommandError("the undo of \(operation) did not execute") }
+        }
+        let after = sandbox.snapshot()
+        let issues: [JSONValue] = after["github"]?["repositories"]?["acme/app"]?["issues"]?.arrayValue ?? []
+        let closed = issues.contains { issue in
+            issue["number"]?.numberValue == Double(issueNumber) && issue["state"] == "closed"
+        }
+        let remaining: [JSONValue] = after["slack"]?["channels"]?["C0RELEASES1"]?["messages"]?.arrayValue ?? []
+        guard closed, remaining.isEmpty else { throw CommandError("the undos did not take effect in the sandboxes") }
+        Console.line("  (in the sandboxes: issue #\(issueNumber) closed, the announcement deleted)")
+    }
+
+    /// Approves one pending request as the demo approver: typing the confirmation for High, with a
+    /// fresh TOTP code for Critical (after showing that a click alone is refused).
+    func approve(_ label: String, _ request: JSONValue, server: String) async throws {
+        let approver = APIClient(server: server, token: credentials.approverToken)
+        let id = request["id"]?.stringValue ?? ""
+        var body: [String: JSONValue] = ["digest": request["digest"] ?? .null]
+        if let text = request["requirements"]?["confirmText"]?.stringValue { body["confirm"] = .string(text) }
+        if request["requirements"]?["stepUp"] == true {
+            let (status, refusal) = try await approver.exchange(.POST, "/v1/approvals/\(id)/approve", .object(body))
+            guard status == 403, refusal["code"] == "step_up_required" else {
+                throw CommandError("approving \(label) without step-up was not refused (\(status))")
+            }
+            Console.line("  \(label): without a code → refused (\(refusal["code"]?.stringValue ?? ""))")
+            body["otp"] = .string(try await codes.fresh())
+        }
+        let (status, decided) = try await approver.exchange(.POST, "/v1/approvals/\(id)/approve", .object(body))
+        guard status == 200 else {
+            throw CommandError("approving \(label) failed (\(status)): \(decided["detail"]?.stringValue ?? "")")
+        }
+        let how =
+            body["otp"] != nil
+            ? "with a fresh TOTP code" : body["confirm"] != nil ? "typing the confirmation" : "with a click"
+        Console.line("  \(label): approved \(how)")
+    }
+
+    /// The request once it has stopped moving (executed, failed, rejected…), as the agent reads it.
+    func settle(_ request: JSONValue, agent: APIClient) async throws -> JSONValue {
+        let id = request["id"]?.stringValue ?? ""
+        var latest = request
+        for _ in 0..<30
+        where !["executed", "failed", "rejected", "denied", "expired", "outcome_unknown"].contains(
+            latest["state"]?.stringValue ?? ""
+        ) {
+            latest = try await agent.exchange(.GET, "/v1/actions/\(id)?wait=2").1
+        }
+        return latest
+    }
+}
+
+/// The demo approver's authenticator: each code works once, so a second step-up waits for the next one.
+final class FreshCodes: Sendable {
+    private let totp: TOTP
+    private let used = Mutex<Int64?>(nil)
+
+    init(_ totp: TOTP) { self.totp = totp }
+
+    /// A code from a time step not used before, waiting for the next step when needed.
+    func fresh() async throws -> String {
+        var step = totp.step(at: Date())
+        if used.withLock({ $0 }) == step {
+            let next = Double((step + 1) * Int64(totp.period))
+            let wait = max(0, next - Date().timeIntervalSince1970) + 0.2
+            Console.line("  (waiting \(Int(wait.rounded(.up))) s for the next TOTP code: each code works once)")
+            try await Task.sleep(for: .seconds(wait))
+            step = totp.step(at: Date())
+        }
+        used.withLock { $0 = step }
+        return totp.code(step: step)
     }
 }
 

@@ -1,5 +1,6 @@
 import Countersign
 import CountersignConnectors
+import CountersignSandbox
 import CountersignServer
 import CountersignStore
 import CountersignVault
@@ -17,7 +18,7 @@ struct Runtime {
     let gateway: Gateway
     let secrets: SecretBox
     let vault: Vault
-    let sandbox: SandboxChat?
+    let sandbox: Sandbox?
     let workspace: String
     /// The audit signing key's public half, which checkpoints are checked with.
     let auditPublicKey: [UInt8]
@@ -34,7 +35,7 @@ struct Runtime {
         slackAPIURL: String = "https://slack.com/api",
         gmailAPIURL: String = "https://gmail.googleapis.com",
         calendarAPIURL: String = "https://www.googleapis.com/calendar/v3",
-        sandbox: (chat: SandboxChat, connector: SandboxConnector)? = nil,
+        sandboxServer: String? = nil,
         logger: Logger,
         announce: (String) -> Void
     ) async throws -> Runtime {
@@ -80,12 +81,29 @@ struct Runtime {
         ]
         if !httpAllowlist.isEmpty { connectors.append(try HTTPConnector(allowlist: httpAllowlist)) }
         // GitHub's, Slack's and Google's operations run with a token the vault vends from the principal's connected account.
-        connectors.append(try GitHubConnector(baseURL: githubAPIURL))
-        connectors.append(try SlackConnector(baseURL: slackAPIURL))
+        var sandbox: Sandbox?
+        if let server = sandboxServer {
+            sandbox = try Sandbox(directory: directory.url.appending(path: "sandbox").path)
+            // The sandbox providers that ship with Countersign, labelled as such wherever they appear.
+            connectors.append(
+                try GitHubConnector(
+                    baseURL: Sandbox.apiURL(.github, server: server),
+                    sandbox: Sandbox.Service.github.displayName
+                )
+            )
+            connectors.append(
+                try SlackConnector(
+                    baseURL: Sandbox.apiURL(.slack, server: server),
+                    sandbox: Sandbox.Service.slack.displayName
+                )
+            )
+        } else {
+            connectors.append(try GitHubConnector(baseURL: githubAPIURL))
+            connectors.append(try SlackConnector(baseURL: slackAPIURL))
+        }
         for service in [GoogleConnector.Service.gmail, .calendar] {
             connectors.append(try GoogleConnector(service, gmailURL: gmailAPIURL, calendarURL: calendarAPIURL))
         }
-        if let sandbox { connectors.append(sandbox.connector) }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.standard())
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
@@ -103,7 +121,7 @@ struct Runtime {
             gateway: Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor),
             secrets: secrets,
             vault: vault,
-            sandbox: sandbox?.chat,
+            sandbox: sandbox,
             workspace: workspacePath,
             auditPublicKey: signer.publicKey,
             services: [

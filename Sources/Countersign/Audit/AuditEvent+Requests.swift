@@ -13,6 +13,7 @@ extension AuditEvent {
             "agent": .string(request.action.agent),
             "digest": .string(request.digest.description),
             "scopes": .array(request.scopes.map(JSONValue.string)),
+            "impact": .string(request.impact),
         ]
         if let reason = request.agentReason { proposed["agentReason"] = .string(reason) }
         if let run = request.runID { proposed["run"] = .string(run) }

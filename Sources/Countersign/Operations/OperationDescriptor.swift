@@ -4,7 +4,7 @@ public struct OperationDescriptor: Sendable {
     /// The operation's identifier.
     public let id: OperationID
     /// One line saying what the operation does.
-    public let summary: String
+    public private(set) var summary: String
     /// The JSON Schema its arguments must satisfy.
     public let argumentSchema: JSONSchema
     /// The OAuth scopes a token for this operation carries, such as `repo` or `chat:write`.
@@ -21,7 +21,9 @@ public struct OperationDescriptor: Sendable {
     public let isReadOnly: Bool
     /// The reason that records the default level, made once.
     public let defaultReason: RiskReason
-    private let impactText: @Sendable (JSONValue) -> String
+    /// The sandbox it runs against instead of the real service (`GitHub sandbox`), if any.
+    public private(set) var sandbox: String?
+    private var impactText: @Sendable (JSONValue) -> String
     private let target: @Sendable (JSONValue) -> String?
     private let compensation: (@Sendable (JSONValue, JSONValue) -> (operation: String, arguments: JSONValue)?)?
 
@@ -74,6 +76,20 @@ public struct OperationDescriptor: Sendable {
             level: defaultLevel,
             text: "\(id) is rated \(defaultLevel.title) by default"
         )
+    }
+
+    /// The same operation against a sandbox that ships with Countersign, labelled so everywhere:
+    /// its summary and every impact say so, and ``sandbox`` names it.
+    ///
+    /// - Parameter name: The sandbox's name (`GitHub sandbox`).
+    /// - Returns: The labelled descriptor.
+    public func inSandbox(_ name: String) -> OperationDescriptor {
+        var copy = self
+        let impact = impactText
+        copy.sandbox = name
+        copy.summary = "[\(name)] \(summary)"
+        copy.impactText = { arguments in "In the \(name), not the real service: \(impact(arguments))" }
+        return copy
     }
 
     /// The impact of the action in words, derived from its arguments (never from the agent's text).

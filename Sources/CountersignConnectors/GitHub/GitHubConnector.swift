@@ -20,11 +20,15 @@ public struct GitHubConnector: Connector {
 
     /// Creates the connector.
     ///
-    /// - Parameter baseURL: The API's base URL.
+    /// - Parameters:
+    ///   - baseURL: The API's base URL.
+    ///   - sandbox: The sandbox's name when `baseURL` is a sandbox that ships with Countersign;
+    ///     every operation is then labelled with it.
     /// - Throws: ``SchemaError`` if a schema does not compile.
-    public init(baseURL: String = "https://api.github.com") throws(SchemaError) {
+    public init(baseURL: String = "https://api.github.com", sandbox: String? = nil) throws(SchemaError) {
         self.baseURL = ProviderHTTPClient.base(baseURL)
-        operations = try GitHubOperations.descriptors()
+        let descriptors = try GitHubOperations.descriptors()
+        operations = sandbox.map { name in descriptors.map { $0.inSandbox(name) } } ?? descriptors
     }
 
     /// One call to GitHub: method, path (already escaped) and JSON body.

@@ -19,11 +19,15 @@ public struct SlackConnector: Connector {
 
     /// Creates the connector.
     ///
-    /// - Parameter baseURL: The Web API's base URL.
+    /// - Parameters:
+    ///   - baseURL: The Web API's base URL.
+    ///   - sandbox: The sandbox's name when `baseURL` is a sandbox that ships with Countersign;
+    ///     every operation is then labelled with it.
     /// - Throws: ``SchemaError`` if a schema does not compile.
-    public init(baseURL: String = "https://slack.com/api") throws(SchemaError) {
+    public init(baseURL: String = "https://slack.com/api", sandbox: String? = nil) throws(SchemaError) {
         self.baseURL = ProviderHTTPClient.base(baseURL)
-        operations = try SlackOperations.descriptors()
+        let descriptors = try SlackOperations.descriptors()
+        operations = sandbox.map { name in descriptors.map { $0.inSandbox(name) } } ?? descriptors
     }
 
     /// The Web API method and JSON body an operation calls.
