@@ -183,6 +183,7 @@ let package = Package(
                 "Countersign",
                 "CountersignStore",
                 "CountersignServer",
+                "CountersignSandbox",
                 "CountersignVault",
                 "CountersignMCP",
                 .product(name: "MCP", package: "swift-sdk"),

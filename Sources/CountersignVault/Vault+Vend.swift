@@ -66,18 +66,20 @@ extension Vault: TokenVending {
     ) async throws -> AccessToken {
         _ = try unsealedRing()
         // Execution needs the request executing; a look-up, the request pending (shown to no one
-        // as decided yet), and then only read scopes the connector names.
-        let wanted: RequestState = lookupScopes == nil ? .executing : .pending
-        guard let request = try await store.request(id: requestID), request.state == wanted,
-            request.isPayloadIntact
+        // as decided yet) or executing (the target checked again before it runs), and then only
+        // read scopes the connector names.
+        guard let request = try await store.request(id: requestID), request.isPayloadIntact,
+            lookupScopes == nil
+                ? request.state == .executing : request.state == .pending || request.state == .executing
         else {
             throw VaultError(
                 .notExecuting,
                 lookupScopes == nil
                     ? "request \(requestID) is not executing; tokens are vended only to its execution"
-                    : "request \(requestID) is not pending; look-up tokens are vended only before a decision"
+                    : "request \(requestID) is neither pending nor executing; look-up tokens are vended only then"
             )
         }
+        let wanted = request.state
         guard let provider = Provider.named(name) else { throw Self.unknownProvider(name) }
         let principal = request.action.principal
         let connection = try await usableConnection(principal: principal, provider: provider, account: account)
@@ -120,7 +122,7 @@ extension Vault: TokenVending {
                     "scopesGranted": .array(minted.grantedScopes.map(JSONValue.string)),
                     "expiresAt": minted.expiresAt.map { .string(Self.timestamp($0)) } ?? "never",
                     "tokenSHA256": .string(hash),
-                    "purpose": .string(lookupScopes == nil ? "execution" : "lookup"),
+                    "purpose": .string(lookupScopes == nil ? "execution" : wanted == .pending ? "lookup" : "recheck"),
                 ]
             )
         )

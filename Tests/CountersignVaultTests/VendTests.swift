@@ -99,7 +99,7 @@ struct VendTests {
         ExecutionContext(requestID: request.id, principal: "ana@acme.test", agent: "planner", tokens: vault)
     }
 
-    @Test("a look-up token goes only to a pending request, for the read scopes asked, audited as a look-up")
+    @Test("a look-up token goes only to a pending or executing request, for the read scopes asked, audited by purpose")
     func lookupTokens() async throws {
         let server = TestAuthorizationServer(.init(dialect: .github))
         try await server.run { base in
@@ -132,14 +132,36 @@ struct VendTests {
             #expect(
                 vended.first?["data"]?["purpose"] == "lookup" && vended.first?["data"]?["scopesRequested"] == ["repo"]
             )
-            // Not for execution while pending, and no look-up once it is no longer pending.
+            // Not for execution while pending; a look-up again while executing (the re-check before
+            // execution, audited as such); none for a request neither pending nor executing.
             #expect(
                 await vaultError { _ = try await vault.vend(requestID: pending.id, provider: "github", account: nil) }?
                     .code == .notExecuting
             )
             let executing = try await Self.executingRequest(store, scopes: ["repo"])
+            _ = try await LookupContext(requestID: executing.id, principal: "ana@acme.test", tokens: vault)
+                .readToken(provider: "github", scopes: ["repo"])
+            let recheck = try await store.auditEntries(forRequest: executing.id).map { try JSONParser().parse($0.body) }
+                .filter { $0["kind"] == .string(AuditKind.tokenVended) }
+            #expect(recheck.last?["data"]?["purpose"] == "recheck")
+            let waiting = try await store.create(
+                ActionRequest(
+                    action: ProposedAction(
+                        operation: OperationID("github.delete_repository")!,
+                        arguments: ["owner": "acme", "repo": "other"],
+                        principal: "ana@acme.test",
+                        agent: "planner"
+                    ),
+                    state: .autoApproved,
+                    assessment: pending.assessment,
+                    impact: "Deletes acme/other",
+                    scopes: ["delete_repo"],
+                    createdAt: Date(),
+                    expiresAt: Date().addingTimeInterval(600)
+                )
+            )
             await #expect(throws: ConnectorError.self) {
-                _ = try await LookupContext(requestID: executing.id, principal: "ana@acme.test", tokens: vault)
+                _ = try await LookupContext(requestID: waiting.id, principal: "ana@acme.test", tokens: vault)
                     .readToken(provider: "github", scopes: ["repo"])
             }
         }

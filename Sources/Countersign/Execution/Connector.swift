@@ -155,6 +155,14 @@ public protocol Connector: Sendable {
 
     /// The operations (by name) whose pending requests get look-ups.
     var lookupOperations: Set<String> { get }
+
+    /// How the target changed materially between the facts the approver saw and the facts looked
+    /// up again right before execution, in words; empty when nothing material changed.
+    ///
+    /// The default: a fact whose level rose (a channel now shared with other organisations, a
+    /// repository now popular). A connector adds what matters for its targets whatever the level
+    /// (a repository made public since).
+    func materialChanges(_ operation: OperationID, approved: [RiskReason], current: [RiskReason]) -> [String]
 }
 
 extension Connector {
@@ -167,6 +175,48 @@ extension Connector {
         arguments: JSONValue,
         context: LookupContext
     ) async throws(ConnectorError) -> [RiskReason] { [] }
+
+    public func materialChanges(
+        _ operation: OperationID,
+        approved: [RiskReason],
+        current: [RiskReason]
+    ) -> [String] {
+        Self.raisedFacts(approved: approved, current: current)
+    }
+
+    /// The facts whose level rose (a fact the approver did not see counts as Low before).
+    public static func raisedFacts(approved: [RiskReason], current: [RiskReason]) -> [String] {
+        current.compactMap { fact in
+            let before = approved.first { $0.name == fact.name }
+            guard fact.level > (before?.level ?? .low) else { return nil }
+            return "now \"\(fact.text)\" (\(fact.level.title)), where the approver saw "
+                + (before.map { "\"\($0.text)\" (\($0.level.title))" } ?? "nothing of the kind")
+        }
+    }
+
+    /// The look-ups, given at most `timeout`: `nil` when they took longer.
+    public func lookUp(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext,
+        within timeout: Duration
+    ) async -> Result<[RiskReason], ConnectorError>? {
+        await withTaskGroup(of: Result<[RiskReason], ConnectorError>?.self) { group in
+            group.addTask {
+                do throws(ConnectorError) {
+                    return .success(try await blastRadius(operation, arguments: arguments, context: context))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
+        }
+    }
 }
 
 /// An operation that could not be performed, in words safe to show the agent and the approver.

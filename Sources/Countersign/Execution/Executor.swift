@@ -76,6 +76,9 @@ public struct Executor: Sendable {
             agent: request.action.agent,
             tokens: tokens
         )
+        if let refusal = await recheck(request, connector: connector) {
+            return try await store.complete(claimed: request, outcome: .failed(refusal), now: now())
+        }
         let outcome: ExecutionOutcome
         do {
             outcome = .executed(
@@ -89,5 +92,36 @@ public struct Executor: Sendable {
             outcome = .failed(error.message)
         }
         return try await store.complete(claimed: request, outcome: outcome, now: now())
+    }
+
+    /// Why the execution is refused after looking the target up again, or `nil` to go ahead.
+    ///
+    /// The facts found now are compared with what the approver saw: a material change (a
+    /// repository made public since, a channel now shared outside) refuses the execution with an
+    /// explanation, and so does a look-up that cannot be made (fail closed). Requests without
+    /// look-up facts are not re-checked.
+    func recheck(_ request: ActionRequest, connector: any Connector) async -> String? {
+        let operation = request.action.operation
+        let approved = request.assessment.reasons.filter {
+            $0.source == .blastRadius && $0.name != "lookup_failed" && $0.name != "lookup_timeout"
+        }
+        guard !approved.isEmpty, connector.lookupOperations.contains(operation.name) else { return nil }
+        let context = LookupContext(requestID: request.id, principal: request.action.principal, tokens: tokens)
+        switch await connector.lookUp(
+            operation,
+            arguments: request.action.arguments,
+            context: context,
+            within: Gateway.lookupTimeout
+        ) {
+        case nil:
+            return "refused: the target could not be checked again at the provider in time; nothing was executed"
+        case .failure(let error):
+            return "refused: the target could not be checked again at the provider (\(error)); nothing was executed"
+        case .success(let current):
+            let changes = connector.materialChanges(operation, approved: approved, current: current)
+            guard !changes.isEmpty else { return nil }
+            return "refused: the target changed since it was approved: \(changes.joined(separator: "; ")). "
+                + "Nothing was executed; propose it again so that the current state is reviewed."
+        }
     }
 }

@@ -141,41 +141,31 @@ public struct Gateway: Sendable {
             tokens: executor.tokenVending
         )
         let facts: [RiskReason]
-        do {
-            facts = try await withThrowingTaskGroup(of: [RiskReason]?.self) { group in
-                group.addTask {
-                    do {
-                        return try await connector.blastRadius(
-                            request.action.operation,
-                            arguments: request.action.arguments,
-                            context: context
-                        )
-                    } catch {
-                        return [
-                            RiskReason(
-                                source: .blastRadius,
-                                name: "lookup_failed",
-                                level: .low,
-                                text:
-                                    "the look-up at the provider failed (\(error)); the request keeps its level without its facts"
-                            )
-                        ]
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: Self.lookupTimeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                return try await group.next().flatMap { $0 } ?? [
-                    RiskReason(
-                        source: .blastRadius,
-                        name: "lookup_timeout",
-                        level: .low,
-                        text: "the look-up at the provider took too long; the request keeps its level without its facts"
-                    )
-                ]
-            }
+        switch await connector.lookUp(
+            request.action.operation,
+            arguments: request.action.arguments,
+            context: context,
+            within: Self.lookupTimeout
+        ) {
+        case .success(let found): facts = found
+        case .failure(let error):
+            facts = [
+                RiskReason(
+                    source: .blastRadius,
+                    name: "lookup_failed",
+                    level: .low,
+                    text: "the look-up at the provider failed (\(error)); the request keeps its level without its facts"
+                )
+            ]
+        case nil:
+            facts = [
+                RiskReason(
+                    source: .blastRadius,
+                    name: "lookup_timeout",
+                    level: .low,
+                    text: "the look-up at the provider took too long; the request keeps its level without its facts"
+                )
+            ]
         }
         guard !facts.isEmpty else { return request }
         var assessment = policy.assess(request.action, operation: operation, signals: signals + facts)

@@ -184,6 +184,24 @@ public struct GitHubConnector: Connector {
         return [RiskReason(source: .blastRadius, name: "repository", level: level, text: "GitHub: " + facts)]
     }
 
+    /// Besides a level that rose: the repository's visibility, whatever the level (a private
+    /// repository made public since it was approved, or the other way).
+    public func materialChanges(
+        _ operation: OperationID,
+        approved: [RiskReason],
+        current: [RiskReason]
+    ) -> [String] {
+        var changes = Self.raisedFacts(approved: approved, current: current)
+        func visibility(_ facts: [RiskReason]) -> String? {
+            let text = facts.first { $0.name == "repository" }?.text ?? ""
+            return text.hasPrefix("GitHub: public") ? "public" : text.hasPrefix("GitHub: private") ? "private" : nil
+        }
+        if let before = visibility(approved), let now = visibility(current), before != now, changes.isEmpty {
+            changes.append("the repository is \(now) now; the approver saw it \(before)")
+        }
+        return changes
+    }
+
     private func get(_ path: String, token: Secret) async throws(ConnectorError) -> JSONValue {
         var request = HTTPClientRequest(url: baseURL + path)
         request.headers.add(name: "Authorization", value: "Bearer \(token.reveal())")
