@@ -35,6 +35,7 @@ struct Runtime {
         slackAPIURL: String = "https://slack.com/api",
         gmailAPIURL: String = "https://gmail.googleapis.com",
         calendarAPIURL: String = "https://www.googleapis.com/calendar/v3",
+        peopleAPIURL: String = "https://people.googleapis.com",
         sandboxServer: String? = nil,
         logger: Logger,
         announce: (String) -> Void
@@ -102,7 +103,14 @@ struct Runtime {
             connectors.append(try SlackConnector(baseURL: slackAPIURL))
         }
         for service in [GoogleConnector.Service.gmail, .calendar] {
-            connectors.append(try GoogleConnector(service, gmailURL: gmailAPIURL, calendarURL: calendarAPIURL))
+            connectors.append(
+                try GoogleConnector(
+                    service,
+                    gmailURL: gmailAPIURL,
+                    calendarURL: calendarAPIURL,
+                    peopleURL: peopleAPIURL
+                )
+            )
         }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.standard())

@@ -58,6 +58,12 @@ struct ServeCommand: AsyncParsableCommand {
     var calendarAPIURL = "https://www.googleapis.com/calendar/v3"
 
     @Option(
+        name: .customLong("people-api-url"),
+        help: "Google's People API (the directory recipients are looked up in)."
+    )
+    var peopleAPIURL = "https://people.googleapis.com"
+
+    @Option(
         name: .customLong("public-url"),
         help:
             "The base URL people reach this server at, for links to approval pages (default: the address it listens on)."
@@ -97,7 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         for (option, value) in [
             ("--github-api-url", githubAPIURL), ("--slack-api-url", slackAPIURL), ("--gmail-api-url", gmailAPIURL),
-            ("--calendar-api-url", calendarAPIURL),
+            ("--calendar-api-url", calendarAPIURL), ("--people-api-url", peopleAPIURL),
         ] {
             guard let url = URL(string: value), url.host != nil,
                 url.scheme == "https" || ["127.0.0.1", "localhost"].contains(url.host ?? "")
@@ -135,6 +141,7 @@ struct ServeCommand: AsyncParsableCommand {
             slackAPIURL: slackAPIURL,
             gmailAPIURL: gmailAPIURL,
             calendarAPIURL: calendarAPIURL,
+            peopleAPIURL: peopleAPIURL,
             logger: logger,
             announce: Console.line
         )

@@ -78,4 +78,68 @@ struct BlastRadiusTests {
             #expect(slack.problems == [])
         }
     }
+
+    @Test(
+        "an email to a colleague says the directory has them; to 40 outside addresses it names them and is Critical; guests too"
+    )
+    func recipients() async throws {
+        let google = TestGoogleServer()
+        try await google.run {
+            let providers = try ProviderGateway(
+                github: "http://127.0.0.1:9",
+                slack: "http://127.0.0.1:9/api",
+                google: google.url,
+                token: TestGoogleServer.token
+            )
+            let colleague = try await providers.propose(
+                "gmail.send_message",
+                ["to": ["bob@acme.test"], "subject": "Notes", "body": "Here they are."]
+            )
+            let inside = try #require(colleague.assessment.reasons.first { $0.source == .blastRadius })
+            #expect(inside.text == "Google directory: all 1 recipients are in the organisation's directory")
+            #expect(inside.level == .low && colleague.assessment.level == .medium)
+
+            let strangers = JSONValue.array((1...40).map { .string("buyer\($0)@partner-\($0 % 4).example") })
+            let blast = try await providers.propose(
+                "gmail.send_message",
+                ["to": strangers, "cc": ["carl@acme.test"], "subject": "Price list", "body": "Attached."]
+            )
+            let outside = try #require(blast.assessment.reasons.first { $0.source == .blastRadius })
+            #expect(
+                outside.text.hasPrefix(
+                    "Google directory: 40 of 41 recipients are not in the organisation's directory (buyer10@partner-2.example,"
+                )
+            )
+            #expect(
+                outside.level == .critical && blast.assessment.level == .critical
+                    && blast.assessment.requirements.stepUp
+            )
+
+            // An address in the principal's own domain that the directory does not hold (a former
+            // colleague's) is named although no domain hint sees it (the invitation emails guests:
+            // Medium, so it waits and is looked up).
+            let former = try await providers.propose(
+                "calendar.create_event",
+                [
+                    "summary": "Planning", "start": GoogleConnectorTests.start, "end": GoogleConnectorTests.end,
+                    "attendees": ["bob@acme.test", "eve@acme.test"], "send_updates": "all",
+                ]
+            )
+            #expect(
+                former.assessment.reasons.contains {
+                    $0.text == "Google directory: 1 of 2 guests are not in the organisation's directory (eve@acme.test)"
+                        && $0.level == .high
+                }
+            )
+            let lookups = google.received.filter { $0.path == "/v1/people:searchDirectoryPeople" }
+            #expect(lookups.count == 1 + 41 + 2)
+            #expect(
+                lookups.allSatisfy {
+                    $0.query.contains("readMask=emailAddresses")
+                        && $0.query.contains("sources=DIRECTORY_SOURCE_TYPE_DOMAIN_PROFILE")
+                }
+            )
+            #expect(google.problems == [])
+        }
+    }
 }

@@ -3,12 +3,18 @@ import CountersignConnectors
 import CountersignStore
 import Foundation
 
-/// A gateway over a fresh SQLite store whose GitHub and Slack connectors talk to in-test servers.
+/// A gateway over a fresh SQLite store whose GitHub, Slack and Google connectors talk to in-test servers.
 struct ProviderGateway {
     let gateway: Gateway
     let store: SQLiteStore
 
-    init(github: String, slack: String, token: String, policy: String = Policy.defaultYAML) throws {
+    init(
+        github: String,
+        slack: String,
+        google: String = "http://127.0.0.1:9",
+        token: String,
+        policy: String = Policy.defaultYAML
+    ) throws {
         let directory = FileManager.default.temporaryDirectory.appending(
             path: "countersign-providers-\(UUID().uuidString)"
         )
@@ -21,7 +27,21 @@ struct ProviderGateway {
             store: store,
             executor: Executor(
                 store: store,
-                connectors: [try GitHubConnector(baseURL: github), try SlackConnector(baseURL: slack)],
+                connectors: [
+                    try GitHubConnector(baseURL: github), try SlackConnector(baseURL: slack),
+                    try GoogleConnector(
+                        .gmail,
+                        gmailURL: google,
+                        calendarURL: google + "/calendar/v3",
+                        peopleURL: google
+                    ),
+                    try GoogleConnector(
+                        .calendar,
+                        gmailURL: google,
+                        calendarURL: google + "/calendar/v3",
+                        peopleURL: google
+                    ),
+                ],
                 tokens: StaticTokens(token: token)
             )
         )

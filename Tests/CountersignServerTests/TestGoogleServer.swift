@@ -10,6 +10,8 @@ import Synchronization
 /// text (CRLF lines, MIME-Version, recipients), and answers with Google's shapes.
 final class TestGoogleServer: Sendable {
     static let token = "ya29.contract-test-token-0123456789"
+    /// Who the organisation's directory holds.
+    static let directory: Set<String> = ["ana@acme.test", "bob@acme.test", "carl@acme.test"]
 
     struct Received: Sendable {
         let method: String
@@ -65,6 +67,36 @@ final class TestGoogleServer: Sendable {
             ),
             (.delete, "/calendar/v3/calendars/{calendar}/events/{event}", [], .noContent, .null),
         ]
+        // The organisation's directory (People API), for look-ups.
+        router.get("/v1/people:searchDirectoryPeople") { request, _ in
+            let query = request.uri.queryParameters
+            var problems: [String] = []
+            if request.headers[.authorization] != "Bearer \(Self.token)" {
+                problems.append("a directory look-up without the vended token")
+            }
+            if query["readMask"] == nil { problems.append("no readMask") }
+            if query.getAll("sources").isEmpty { problems.append("no sources") }
+            let address = query["query"].map { String($0).lowercased() } ?? ""
+            self.state.withLock {
+                $0.received.append(
+                    Received(
+                        method: "GET",
+                        path: request.uri.path,
+                        query: request.uri.query ?? "",
+                        body: nil,
+                        message: nil
+                    )
+                )
+                $0.problems += problems
+            }
+            let people: [JSONValue] =
+                Self.directory.contains(address) ? [["emailAddresses": [["value": .string(address)]]]] : []
+            return Response(
+                status: problems.isEmpty ? .ok : .badRequest,
+                headers: [.contentType: "application/json; charset=UTF-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.bytes(["people": .array(people)])))
+            )
+        }
         for (method, path, allowed, status, answer) in routes {
             router.on(RouterPath(path), method: method) { request, _ in
                 try await self.handle(request, allowed: allowed, status: status, answer: answer)

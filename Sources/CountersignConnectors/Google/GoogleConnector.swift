@@ -18,6 +18,8 @@ public struct GoogleConnector: Connector {
     public let gmailURL: String
     /// Calendar's base URL.
     public let calendarURL: String
+    /// The People API's base URL, where recipients are looked up in the organisation's directory.
+    public let peopleURL: String
 
     /// Creates the connector.
     ///
@@ -25,16 +27,105 @@ public struct GoogleConnector: Connector {
     ///   - service: Gmail or Calendar.
     ///   - gmailURL: Gmail's base URL.
     ///   - calendarURL: Calendar's base URL.
+    ///   - peopleURL: The People API's base URL (the organisation's directory).
     /// - Throws: ``SchemaError`` if a schema does not compile.
     public init(
         _ service: Service,
         gmailURL: String = "https://gmail.googleapis.com",
-        calendarURL: String = "https://www.googleapis.com/calendar/v3"
+        calendarURL: String = "https://www.googleapis.com/calendar/v3",
+        peopleURL: String = "https://people.googleapis.com"
     ) throws(SchemaError) {
         name = service.rawValue
         self.gmailURL = ProviderHTTPClient.base(gmailURL)
         self.calendarURL = ProviderHTTPClient.base(calendarURL)
+        self.peopleURL = ProviderHTTPClient.base(peopleURL)
         operations = try GoogleOperations.descriptors().filter { $0.id.connector == service.rawValue }
+    }
+
+    public var lookupOperations: Set<String> {
+        name == "gmail" ? ["send_message", "reply", "create_draft"] : ["create_event", "update_event"]
+    }
+
+    /// The most recipients looked up for one request.
+    static let directoryLimit = 50
+    static let directoryScope = "https://www.googleapis.com/auth/directory.readonly"
+
+    /// For a message or an event: which recipients (or guests) are not in the organisation's
+    /// directory, read from the People API with a look-up token for `directory.readonly`.
+    public func blastRadius(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> [RiskReason] {
+        guard lookupOperations.contains(operation.name) else { return [] }
+        var seen = Set<String>()
+        let everyone = GoogleOperations.addresses(arguments, name == "gmail" ? ["to", "cc", "bcc"] : ["attendees"])
+            .map { $0.lowercased() }.filter { seen.insert($0).inserted }
+        guard !everyone.isEmpty else { return [] }
+        let token = try await context.readToken(provider: "google", scopes: [Self.directoryScope])
+        let checked = Array(everyone.prefix(Self.directoryLimit))
+        var outside: [String] = []
+        var failure: ConnectorError?
+        await withTaskGroup(of: (String, Result<Bool, ConnectorError>).self) { group in
+            for address in checked {
+                group.addTask {
+                    do throws(ConnectorError) {
+                        return (address, .success(try await inDirectory(address, token: token.secret)))
+                    } catch {
+                        return (address, .failure(error))
+                    }
+                }
+            }
+            for await (address, found) in group {
+                switch found {
+                case .success(false): outside.append(address)
+                case .success(true): break
+                case .failure(let error): failure = failure ?? error
+                }
+            }
+        }
+        if let failure { throw failure }
+        outside.sort()
+        let who = name == "gmail" ? "recipients" : "guests"
+        let unchecked =
+            everyone.count > checked.count ? " (the first \(checked.count) of \(everyone.count) checked)" : ""
+        guard !outside.isEmpty else {
+            return [
+                RiskReason(
+                    source: .blastRadius,
+                    name: "directory",
+                    level: .low,
+                    text:
+                        "Google directory: all \(checked.count) \(who) are in the organisation's directory\(unchecked)"
+                )
+            ]
+        }
+        let shown = outside.prefix(8).joined(separator: ", ") + (outside.count > 8 ? ", …" : "")
+        return [
+            RiskReason(
+                source: .blastRadius,
+                name: "directory",
+                level: outside.count > 10 ? .critical : .high,
+                text:
+                    "Google directory: \(outside.count) of \(checked.count) \(who) are not in the organisation's directory (\(shown))\(unchecked)"
+            )
+        ]
+    }
+
+    /// Whether the directory has a person (a domain profile or a domain contact) with exactly this address.
+    func inDirectory(_ address: String, token: Secret) async throws(ConnectorError) -> Bool {
+        let query = [
+            ("query", address), ("readMask", "emailAddresses"), ("sources", "DIRECTORY_SOURCE_TYPE_DOMAIN_PROFILE"),
+            ("sources", "DIRECTORY_SOURCE_TYPE_DOMAIN_CONTACT"), ("pageSize", "10"),
+        ].map { "\($0.0)=\(Self.segment($0.1))" }.joined(separator: "&")
+        var request = HTTPClientRequest(url: "\(peopleURL)/v1/people:searchDirectoryPeople?\(query)")
+        request.headers.add(name: "Authorization", value: "Bearer \(token.reveal())")
+        request.headers.add(name: "Accept", value: "application/json")
+        let (status, headers, body) = try await ProviderHTTPClient.send(request, to: "Google")
+        guard status == 200 else { throw Self.error(status: status, headers: headers, body: body) }
+        return (body["people"]?.arrayValue ?? []).contains { person in
+            (person["emailAddresses"]?.arrayValue ?? []).contains { $0["value"]?.stringValue?.lowercased() == address }
+        }
     }
 
     static func segment(_ text: String) -> String {
