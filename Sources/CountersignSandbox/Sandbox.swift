@@ -25,12 +25,14 @@ public final class Sandbox: Sendable {
     public enum Service: String, Sendable, CaseIterable {
         case github
         case slack
+        case google
 
         /// What people call it, labelled.
         public var displayName: String {
             switch self {
             case .github: "GitHub sandbox"
             case .slack: "Slack sandbox"
+            case .google: "Google sandbox"
             }
         }
     }
@@ -67,6 +69,8 @@ public final class Sandbox: Sendable {
     public static let githubAccount = "dana"
     /// The Slack user the sandbox grants consent for.
     public static let slackUser = "U0DANA0001"
+    /// The Google account the sandbox grants consent for.
+    public static let googleAccount = "dana@demo.countersign.local"
 
     /// Opens the sandbox in `directory`, creating its seeded state on first use.
     ///
@@ -118,13 +122,22 @@ public final class Sandbox: Sendable {
                 "token": server + "/sandbox/slack/api/oauth.v2.access",
                 "revocation": server + "/sandbox/slack/api/auth.revoke",
             ]
+        case .google:
+            [
+                "authorization": server + "/sandbox/google/o/oauth2/v2/auth", "token": server + "/sandbox/google/token",
+                "revocation": server + "/sandbox/google/revoke", "issuer": server + "/sandbox/google",
+            ]
         }
     }
 
-    /// The API base URL a connector is configured with.
+    /// The API base URL a connector is configured with (for Google: Gmail's and the People API's;
+    /// Calendar's is ``calendarURL(server:)``).
     public static func apiURL(_ service: Service, server: String) -> String {
-        "\(server)/sandbox/\(service.rawValue)/api"
+        service == .google ? "\(server)/sandbox/google" : "\(server)/sandbox/\(service.rawValue)/api"
     }
+
+    /// The Google sandbox's Calendar API base URL.
+    public static func calendarURL(server: String) -> String { "\(server)/sandbox/google/calendar/v3" }
 
     /// What the sandbox received, oldest first (the last 500 calls).
     public var received: [Received] { log.withLock { $0 } }
@@ -169,7 +182,26 @@ public final class Sandbox: Sendable {
                     ),
                 ]
             }
-            return ["github": ["repositories": .object(repositories)], "slack": ["channels": .object(channels)]]
+            let google = world.google
+            let messages = google.messages.values.sorted { $0.id < $1.id }.map { message -> JSONValue in
+                [
+                    "id": .string(message.id), "labels": .array(message.labels.map(JSONValue.string)),
+                    "to": .array(message.to.map(JSONValue.string)), "subject": .string(message.subject),
+                ]
+            }
+            let events = google.events.values.sorted { $0.id < $1.id }.map { event -> JSONValue in
+                [
+                    "id": .string(event.id), "summary": event.summary.map(JSONValue.string) ?? .null,
+                    "status": .string(event.status), "attendees": .array(event.attendees.map(JSONValue.string)),
+                ]
+            }
+            return [
+                "github": ["repositories": .object(repositories)], "slack": ["channels": .object(channels)],
+                "google": [
+                    "messages": .array(messages), "events": .array(events),
+                    "filters": .number(Double(google.filters.count)), "drafts": .number(Double(google.drafts.count)),
+                ],
+            ]
         }
     }
 
@@ -182,8 +214,13 @@ public final class Sandbox: Sendable {
             try await self.handle(request, .github, context: context) { call in try self.githubToken(call) }
         }
         router.get("/sandbox/slack/oauth/v2/authorize") { request, _ in self.authorize(request, .slack) }
+        router.get("/sandbox/google/o/oauth2/v2/auth") { request, _ in self.authorize(request, .google) }
+        router.post("/sandbox/google/token") { request, context in
+            try await self.handle(request, .google, context: context) { call in try self.googleToken(call) }
+        }
         addGitHub(to: router)
         addSlack(to: router)
+        addGoogle(to: router)
     }
 
     // MARK: Calls
@@ -331,6 +368,43 @@ public final class Sandbox: Sendable {
         }
     }
 
+    /// What is wrong with a JSON body, for each provider to say in its own words.
+    enum BodyProblem: Error {
+        case notAnObject
+        case unknown(String)
+        case missing(String)
+    }
+
+    /// A JSON body's members: an object, with the required members and nothing else than the allowed.
+    static func bodyMembers(
+        _ call: Call,
+        required: [String],
+        allowed: Set<String>
+    ) throws(BodyProblem) -> [String: JSONValue] {
+        if call.body.isEmpty && required.isEmpty { return [:] }
+        guard case .object(let members)? = call.json else { throw .notAnObject }
+        for key in members.keys.sorted() where !allowed.contains(key) { throw .unknown(key) }
+        for key in required where members[key] == nil || members[key] == .null { throw .missing(key) }
+        return members
+    }
+
+    /// Runs a handler on a copy of the state: a read changes nothing; otherwise the copy is kept
+    /// and saved only when the answer is a success (a refused call changes nothing).
+    func transact(reads: Bool, _ run: (inout SandboxWorld) -> Answer) throws -> Answer {
+        if reads {
+            return world.withLock { world in
+                var copy = world
+                return run(&copy)
+            }
+        }
+        return try mutate { world in
+            var copy = world
+            let answer = run(&copy)
+            if (200..<300).contains(answer.status) { world = copy }
+            return answer
+        }
+    }
+
     /// Changes the state and saves it before answering (nothing the sandbox acknowledged is lost).
     func mutate<T>(_ body: (inout SandboxWorld) throws -> T) throws -> T {
         try world.withLock { world in
@@ -393,7 +467,13 @@ public final class Sandbox: Sendable {
                         expires: Date().addingTimeInterval(600),
                         used: false
                     )
-                    return "\(client.redirectURI)?code=\(code)&state=\(FormEncoding.component(state))"
+                    var location = "\(client.redirectURI)?code=\(code)&state=\(FormEncoding.component(state))"
+                    if service == .google {
+                        // RFC 9207: Google names itself in the authorization response.
+                        let issuer = "http://\(request.head.authority ?? "127.0.0.1")/sandbox/google"
+                        location += "&iss=\(FormEncoding.component(issuer))"
+                    }
+                    return location
                 }
             )
         } catch let error as SandboxError {
@@ -466,23 +546,43 @@ public final class Sandbox: Sendable {
         return answer
     }
 
+    /// Google's token endpoint: client credentials in the form, errors as HTTP 400 with `error`,
+    /// the ID token on the code exchange, refresh tokens that do not rotate, narrowing on refresh.
+    func googleToken(_ call: Call) throws -> Answer {
+        guard let form = call.form else { return Answer(status: 400, body: ["error": "invalid_request"]) }
+        var shown = form
+        for key in ["client_secret", "code", "code_verifier", "refresh_token"] where shown[key] != nil {
+            shown[key] = "[redacted]"
+        }
+        var answer = try issueTokens(
+            .google,
+            form: form,
+            clientID: form["client_id"],
+            clientSecret: form["client_secret"],
+            issuer: call.origin + "/sandbox/google"
+        )
+        answer.shown = .object(shown.mapValues(JSONValue.string))
+        return answer
+    }
+
     private func issueTokens(
         _ service: Service,
         form: [String: String],
         clientID: String?,
-        clientSecret: String?
-    )
-        throws -> Answer
-    {
-        func failure(_ github: String, _ slack: String) -> Answer {
-            service == .github
-                ? Answer(status: 200, body: ["error": .string(github)])
-                : Answer(status: 200, body: ["ok": false, "error": .string(slack)])
+        clientSecret: String?,
+        issuer: String = ""
+    ) throws -> Answer {
+        func failure(_ github: String, _ slack: String, _ google: String = "invalid_grant") -> Answer {
+            switch service {
+            case .github: Answer(status: 200, body: ["error": .string(github)])
+            case .slack: Answer(status: 200, body: ["ok": false, "error": .string(slack)])
+            case .google: Answer(status: google == "invalid_client" ? 401 : 400, body: ["error": .string(google)])
+            }
         }
         return try mutate { world in
             guard let client = world.clients[service.rawValue], clientID == client.id,
                 ConstantTime.equals(Array(Self.digest(clientSecret ?? "").utf8), Array(client.secretSHA256.utf8))
-            else { return failure("incorrect_client_credentials", "invalid_client_id") }
+            else { return failure("incorrect_client_credentials", "invalid_client_id", "invalid_client") }
             let grantID: Int
             var scopes: [String]
             if form["grant_type"] == "refresh_token" {
@@ -499,9 +599,17 @@ public final class Sandbox: Sendable {
                 else { return failure("bad_refresh_token", "invalid_refresh_token") }
                 grantID = grant.id
                 scopes = grant.scopes
+                if service == .google, let asked = form["scope"] {
+                    // Google narrows on refresh: a subset of what was granted, never more.
+                    let narrowed = asked.split(separator: " ").map(String.init).sorted()
+                    guard Set(narrowed).isSubset(of: grant.scopes) else {
+                        return failure("invalid_scope", "invalid_scope", "invalid_scope")
+                    }
+                    scopes = narrowed
+                }
             } else {
                 guard form["grant_type"] == nil || form["grant_type"] == "authorization_code" else {
-                    return failure("unsupported_grant_type", "invalid_grant_type")
+                    return failure("unsupported_grant_type", "invalid_grant_type", "unsupported_grant_type")
                 }
                 let digest = Self.digest(form["code"] ?? "")
                 guard var code = world.codes[digest], code.service == service.rawValue, code.clientID == client.id,
@@ -519,7 +627,12 @@ public final class Sandbox: Sendable {
                 world.codes[digest] = code
                 grantID = world.next()
                 scopes = code.scopes
-                let account = service == .github ? Self.githubAccount : Self.slackUser
+                let account =
+                    switch service {
+                    case .github: Self.githubAccount
+                    case .slack: Self.slackUser
+                    case .google: Self.googleAccount
+                    }
                 world.grants[grantID] = SandboxWorld.Grant(
                     id: grantID,
                     service: service.rawValue,
@@ -530,9 +643,29 @@ public final class Sandbox: Sendable {
                     revoked: false
                 )
             }
-            let access = (service == .github ? "ghu_" : "xoxe.xoxp-1-") + Self.random(alphanumeric: 36)
-            let refresh = (service == .github ? "ghr_" : "xoxe-1-") + Self.random(alphanumeric: 76)
-            let lifetime: TimeInterval = service == .github ? 28_800 : 43_200
+            let (accessPrefix, refreshPrefix, lifetime): (String, String, TimeInterval) =
+                switch service {
+                case .github: ("ghu_", "ghr_", 28_800)
+                case .slack: ("xoxe.xoxp-1-", "xoxe-1-", 43_200)
+                case .google: ("ya29.sbx", "1//sbx", 3_599)
+                }
+            let access = accessPrefix + Self.random(alphanumeric: 36)
+            let refresh = refreshPrefix + Self.random(alphanumeric: 76)
+            if service == .google && form["grant_type"] == "refresh_token" {
+                // Google's refresh tokens do not rotate: the same one keeps working.
+                world.tokens[Self.digest(access)] = SandboxWorld.IssuedToken(
+                    grant: grantID,
+                    scopes: scopes,
+                    expires: Date().addingTimeInterval(lifetime)
+                )
+                return Answer(
+                    status: 200,
+                    body: [
+                        "access_token": .string(access), "expires_in": .number(lifetime),
+                        "scope": .string(scopes.joined(separator: " ")), "token_type": "Bearer",
+                    ]
+                )
+            }
             if let old = world.grants[grantID]?.refreshSHA256, !old.isEmpty {
                 world.grants[grantID]?.retiredRefreshSHA256s.append(old)
             }
@@ -555,6 +688,18 @@ public final class Sandbox: Sendable {
                         "access_token": .string(access), "expires_in": .number(lifetime),
                         "refresh_token": .string(refresh), "refresh_token_expires_in": 15_811_200,
                         "scope": .string(scopes.joined(separator: ",")), "token_type": "bearer",
+                    ]
+                )
+            case .google:
+                return Answer(
+                    status: 200,
+                    body: [
+                        "access_token": .string(access), "expires_in": .number(lifetime),
+                        "refresh_token": .string(refresh), "scope": .string(scopes.joined(separator: " ")),
+                        "token_type": "Bearer",
+                        "id_token": .string(
+                            Self.idToken(issuer: issuer, audience: client.id, email: Self.googleAccount)
+                        ),
                     ]
                 )
             case .slack:
@@ -585,6 +730,27 @@ public final class Sandbox: Sendable {
             }
         }
     }
+
+    /// An OpenID Connect ID token for the account, as Google returns it from its token endpoint
+    /// (signed with a key of this process; the vault reads it from the token endpoint directly).
+    static func idToken(issuer: String, audience: String, email: String) -> String {
+        func encode(_ bytes: [UInt8]) -> String {
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let now = Date().timeIntervalSince1970.rounded(.down)
+        let claims: JSONValue = [
+            "iss": .string(issuer), "aud": .string(audience), "azp": .string(audience),
+            "sub": "100000000000000000001", "email": .string(email), "email_verified": true, "iat": .number(now),
+            "exp": .number(now + 3600),
+        ]
+        let signed =
+            encode(CanonicalJSON.bytes(["alg": "HS256", "typ": "JWT"])) + "." + encode(CanonicalJSON.bytes(claims))
+        let signature = HMAC<SHA256>.authenticationCode(for: Array(signed.utf8), using: idTokenKey)
+        return signed + "." + encode(Array(signature))
+    }
+
+    private static let idTokenKey = SymmetricKey(size: .bits256)
 
     // MARK: Helpers
 

@@ -434,19 +434,7 @@ extension Sandbox {
                         )
                     }
                 }
-                if reads {
-                    return self.world.withLock { world in
-                        var copy = world
-                        return run(&copy)
-                    }
-                }
-                return try self.mutate { world in
-                    var copy = world
-                    let answer = run(&copy)
-                    // A refused call changes nothing.
-                    if (200..<300).contains(answer.status) { world = copy }
-                    return answer
-                }
+                return try self.transact(reads: reads, run)
             }
         }
     }
@@ -531,15 +519,15 @@ extension Sandbox {
         required: [String],
         allowed: Set<String>
     ) throws(GitHubRefusal) -> [String: JSONValue] {
-        if call.body.isEmpty && required.isEmpty { return [:] }
-        guard case .object(let members)? = call.json else { throw GitHubRefusal(400, "Problems parsing JSON") }
-        for key in members.keys.sorted() where !allowed.contains(key) {
-            throw GitHubRefusal(422, "Invalid request.\n\n\"\(key)\" is not a permitted key.")
+        do {
+            return try bodyMembers(call, required: required, allowed: allowed)
+        } catch {
+            switch error {
+            case .notAnObject: throw GitHubRefusal(400, "Problems parsing JSON")
+            case .unknown(let key): throw GitHubRefusal(422, "Invalid request.\n\n\"\(key)\" is not a permitted key.")
+            case .missing(let key): throw GitHubRefusal(422, "Invalid request.\n\n\"\(key)\" wasn't supplied.")
+            }
         }
-        for key in required where members[key] == nil || members[key] == .null {
-            throw GitHubRefusal(422, "Invalid request.\n\n\"\(key)\" wasn't supplied.")
-        }
-        return members
     }
 
     /// GitHub's grant revocation: the app's client credentials (HTTP Basic) and the access token.

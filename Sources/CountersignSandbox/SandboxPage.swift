@@ -12,8 +12,8 @@ extension Sandbox {
             <meta name="viewport" content="width=device-width, initial-scale=1"></head>
             <body><main>
             <h1>Countersign sandbox</h1>
-            <p><strong>Sandbox:</strong> simulated GitHub and Slack that ship with Countersign. Nothing here reaches \
-            github.com or slack.com. State: <code>\(Self.escape(directory.appending(path: "state.json").path))</code>; \
+            <p><strong>Sandbox:</strong> simulated GitHub, Slack and Google that ship with Countersign. Nothing here \
+            reaches github.com, slack.com or google.com. State: <code>\(Self.escape(directory.appending(path: "state.json").path))</code>; \
             every call received: <code>\(Self.escape(directory.appending(path: "received.jsonl").path))</code>.</p>
             <h2>GitHub sandbox</h2>
 
@@ -40,7 +40,18 @@ extension Sandbox {
             }
             html += "</ul>\n"
         }
-        html += "<h2>Received (latest first)</h2>\n<ol reversed>\n"
+        html += "<h2>Google sandbox</h2>\n<ul>\n"
+        for message in state["google"]?["messages"]?.arrayValue ?? [] {
+            let labels = (message["labels"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+            let to = (message["to"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+            html +=
+                "<li>message \(Self.escape(message["subject"]?.stringValue ?? "")) to \(Self.escape(to)) [\(Self.escape(labels))]</li>\n"
+        }
+        for event in state["google"]?["events"]?.arrayValue ?? [] {
+            html +=
+                "<li>event \(Self.escape(event["summary"]?.stringValue ?? "")): \(Self.escape(event["status"]?.stringValue ?? ""))</li>\n"
+        }
+        html += "</ul>\n<h2>Received (latest first)</h2>\n<ol reversed>\n"
         for entry in received.suffix(200).reversed() {
             html +=
                 "<li><code>\(Self.escape(entry.call))</code> → \(entry.status), \(Self.escape(entry.credential))<br><code>\(Self.escape(CanonicalJSON.string(entry.arguments)))</code></li>\n"

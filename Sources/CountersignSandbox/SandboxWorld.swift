@@ -48,6 +48,7 @@ struct SandboxWorld: Codable, Sendable {
     var tokens: [String: IssuedToken] = [:]
     var github = GitHubWorld.seed()
     var slack = SlackWorld.seed()
+    var google = GoogleWorld.seed()
     var counter = 0
 
     /// A number that grows with every use (ids, timestamps, SHAs).

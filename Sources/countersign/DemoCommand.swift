@@ -22,10 +22,10 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract:
-            "See Countersign work: a server, an approver, an agent, GitHub and Slack sandboxes, eight actions and two undos.",
+            "See Countersign work: a server, an approver, an agent, GitHub, Slack and Google sandboxes, nine actions, two undos.",
         discussion: """
-            Starts a server on the embedded defaults in a fresh data directory, with the GitHub and Slack \
-            sandboxes that ship with Countersign (local services that speak the real APIs and keep their \
+            Starts a server on the embedded defaults in a fresh data directory, with the GitHub, Slack and \
+            Google sandboxes that ship with Countersign (local services that speak the real APIs and keep their \
             state in the data directory). Creates a demo approver (with a password and a TOTP \
             authenticator) and a demo agent, connects the demo principal's sandbox accounts through the \
             vault, and has the agent propose a scripted set of actions against a demo workspace and the \
@@ -285,6 +285,15 @@ struct DemoScript: Service {
             reason: "The team should know the release shipped"
         ),
         Step(
+            label: "email the notes to a partner",
+            operation: "gmail.send_message",
+            arguments: [
+                "to": ["buyer@partner.example"], "cc": ["bob@demo.countersign.local"], "subject": "Release 1.4",
+                "body": "Hello,\n\n1.4 is out: faster sync, and the login loop is fixed.\n\nDana",
+            ],
+            reason: "The partner asked to hear about releases"
+        ),
+        Step(
             label: "delete the old prototype repo",
             operation: "github.delete_repository",
             arguments: ["owner": "dana", "repo": "old-prototype"],
@@ -330,7 +339,7 @@ struct DemoScript: Service {
         }
     }
 
-    /// Registers Countersign's client with the GitHub and Slack sandboxes and connects Dana's
+    /// Registers Countersign's client with the GitHub, Slack and Google sandboxes and connects Dana's
     /// accounts through the vault's real connect flow, playing the browser: the link, the consent
     /// redirect, the callback.
     func connectSandboxes(server: String) async throws {
@@ -338,6 +347,13 @@ struct DemoScript: Service {
         let redirect = server + "/oauth/callback"
         let grants: [(Sandbox.Service, [String])] = [
             (.github, ["repo", "delete_repo"]), (.slack, ["chat:write", "channels:read", "groups:read"]),
+            (
+                .google,
+                [
+                    "https://www.googleapis.com/auth/gmail.send", "https://www.googleapis.com/auth/calendar.events",
+                    "https://www.googleapis.com/auth/directory.readonly",
+                ]
+            ),
         ]
         for (service, scopes) in grants {
             let secret = Secret(Base32.encode(SecretBox.generateRawKey()))
@@ -403,7 +419,7 @@ struct DemoScript: Service {
         let directory = runtime.directory.url.path
         Console.line(
             """
-            Countersign demo: a server on the embedded defaults (SQLite, local connectors, GitHub and Slack sandboxes).
+            Countersign demo: a server on the embedded defaults (SQLite, local connectors, GitHub, Slack and Google sandboxes).
               server     \(server)
               data       \(directory)
               workspace  \(runtime.workspace)
@@ -448,7 +464,7 @@ struct DemoScript: Service {
             "  \(command) approvals deny ID --reason \"…\"       # the agent receives the reason",
             "  \(command) audit verify --data \(runtime.directory.url.path)",
             "",
-            "What the GitHub and Slack sandboxes received, and hold: \(server)/sandbox",
+            "What the GitHub, Slack and Google sandboxes received, and hold: \(server)/sandbox",
             "Undo an executed issue or message as the agent would (the undo is gated like any action):",
             "  curl -X POST -H 'Authorization: Bearer \(credentials.agentKey.reveal())' \(server)/v1/actions/ID/undo",
             "",
@@ -517,6 +533,13 @@ struct DemoScript: Service {
         }
         guard opened, let message = messages.last, state["github"]?["repositories"]?["dana/old-prototype"] == nil
         else { throw CommandError("the approved GitHub and Slack actions did not take effect in the sandboxes") }
+        let mails = state["google"]?["messages"]?.arrayValue ?? []
+        guard mails.contains(where: { $0["subject"] == "Release 1.4" && $0["labels"] == ["SENT"] }) else {
+            throw CommandError("the approved email was not sent in the Google sandbox")
+        }
+        let directory = (outcomes["gmail.send_message"]?["risk"]?["reasons"]?.arrayValue ?? []).first {
+            $0["source"] == "blast_radius"
+        }
         let slackRequest = outcomes["slack.post_message"]?["id"]?.stringValue
         let vended = try await runtime.store.auditEntries(after: 0, limit: 10_000).compactMap {
             try? JSONParser().parse($0.body)
@@ -525,6 +548,7 @@ struct DemoScript: Service {
         Console.line(
             """
               (in the GitHub sandbox: acme/app issue #\(issueNumber) opened, dana/old-prototype deleted)
+              (in the Google sandbox: "Release 1.4" sent; looked up before approval: \(directory?["text"]?.stringValue ?? "?"))
               (in the Slack sandbox #releases, as \(message["user"]?.stringValue ?? "?"): "\(message["text"]?.stringValue ?? "")",
                posted with a token vended just in time for this request (\(granted.joined(separator: " "))); the audit
                keeps its SHA-256 \(vended?["data"]?["tokenSHA256"]?.stringValue?.prefix(16) ?? "?")…, never the token)

@@ -103,14 +103,26 @@ struct Runtime {
             connectors.append(try SlackConnector(baseURL: slackAPIURL))
         }
         for service in [GoogleConnector.Service.gmail, .calendar] {
-            connectors.append(
-                try GoogleConnector(
-                    service,
-                    gmailURL: gmailAPIURL,
-                    calendarURL: calendarAPIURL,
-                    peopleURL: peopleAPIURL
+            if let server = sandboxServer {
+                connectors.append(
+                    try GoogleConnector(
+                        service,
+                        gmailURL: Sandbox.apiURL(.google, server: server),
+                        calendarURL: Sandbox.calendarURL(server: server),
+                        peopleURL: Sandbox.apiURL(.google, server: server),
+                        sandbox: Sandbox.Service.google.displayName
+                    )
                 )
-            )
+            } else {
+                connectors.append(
+                    try GoogleConnector(
+                        service,
+                        gmailURL: gmailAPIURL,
+                        calendarURL: calendarAPIURL,
+                        peopleURL: peopleAPIURL
+                    )
+                )
+            }
         }
         // The policy is checked against every local operation; agents are offered those that can run here.
         let compiled = try PolicyCommand.load(policyPath, catalog: Catalogs.standard())

@@ -352,4 +352,120 @@ struct SandboxProviderTests {
             )
         }
     }
+
+    @Test(
+        "Gmail, Calendar and the directory run against the Google sandbox: ID token account, narrowed tokens, Google's refusals"
+    )
+    func google() async throws {
+        try await serve { server, sandbox, vault, store in
+            let scopes = [
+                "https://www.googleapis.com/auth/gmail.compose", "https://www.googleapis.com/auth/gmail.send",
+                "https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/gmail.settings.basic",
+                "https://www.googleapis.com/auth/gmail.settings.sharing",
+                "https://www.googleapis.com/auth/calendar.events",
+                "https://www.googleapis.com/auth/directory.readonly",
+            ]
+            let account = try await Self.connect(
+                .google,
+                scopes: scopes,
+                server: server,
+                sandbox: sandbox,
+                vault: vault
+            )
+            #expect(account.account == "dana@demo.countersign.local")
+            #expect(try await vault.tokenSource(for: "google")?.narrowed == true)
+            let connectors = [GoogleConnector.Service.gmail, .calendar].map { service in
+                try! GoogleConnector(
+                    service,
+                    gmailURL: Sandbox.apiURL(.google, server: server),
+                    calendarURL: Sandbox.calendarURL(server: server),
+                    peopleURL: Sandbox.apiURL(.google, server: server),
+                    sandbox: "Google sandbox"
+                )
+            }
+            func run(_ operation: String, _ arguments: JSONValue) async throws -> JSONValue {
+                let connector = connectors[operation.hasPrefix("gmail.") ? 0 : 1]
+                return try await Self.run(connector, operation, arguments, vault: vault, store: store)
+            }
+            let draft = try await run(
+                "gmail.create_draft",
+                ["to": ["bob@demo.countersign.local"], "subject": "Notes", "body": "Draft."]
+            )
+            #expect(draft["draft"] != nil || draft["id"] != nil)
+            let sent = try await run(
+                "gmail.send_message",
+                [
+                    "to": ["bob@demo.countersign.local"], "cc": ["x@partner.example"], "subject": "1.4",
+                    "body": "Shipped.",
+                ]
+            )
+            let thread = try #require(sent["thread"] ?? sent["threadId"])
+            _ = try await run(
+                "gmail.reply",
+                [
+                    "to": ["bob@demo.countersign.local"], "thread_id": thread, "subject": "Re: 1.4", "body": "Thanks.",
+                    "in_reply_to": "<CAF1-release@mail.demo.countersign.local>",
+                ]
+            )
+            _ = try await run("gmail.trash_message", ["message_id": "18c0000000000a1"])
+            _ = try await run(
+                "gmail.create_filter",
+                ["criteria": ["from": "noreply@ci.example"], "action": ["removeLabelIds": ["INBOX"]]]
+            )
+            // Forwarding goes only to a verified forwarding address, as at Google.
+            _ = try await run(
+                "gmail.create_filter",
+                ["criteria": ["from": "boss@acme.test"], "action": ["forward": "archive@demo.countersign.local"]]
+            )
+            await #expect(throws: ConnectorError.self) {
+                _ = try await run(
+                    "gmail.create_filter",
+                    ["criteria": ["from": "boss@acme.test"], "action": ["forward": "me@elsewhere.example"]]
+                )
+            }
+            let start: JSONValue = ["dateTime": "2026-12-01T10:00:00+01:00"]
+            let end: JSONValue = ["dateTime": "2026-12-01T10:30:00+01:00"]
+            let event = try await run(
+                "calendar.create_event",
+                ["summary": "Release review", "start": start, "end": end, "attendees": ["bob@demo.countersign.local"]]
+            )
+            let id = try #require(event["event"] ?? event["id"])
+            _ = try await run("calendar.update_event", ["event_id": id, "summary": "Release review (moved)"])
+            _ = try await run("calendar.delete_event", ["event_id": id, "send_updates": "none"])
+            // A deleted event is gone (410), mapped for the agent.
+            await #expect(throws: ConnectorError.self) { _ = try await run("calendar.delete_event", ["event_id": id]) }
+
+            let state = sandbox.snapshot()["google"]
+            let messages = state?["messages"]?.arrayValue ?? []
+            #expect(messages.contains { $0["subject"] == "1.4" && $0["labels"] == ["SENT"] })
+            #expect(
+                messages.contains {
+                    $0["id"] == "18c0000000000a1" && $0["labels"]?.arrayValue?.contains("TRASH") == true
+                }
+            )
+            #expect(state?["filters"] == 2 && state?["drafts"] == 1)
+            #expect(state?["events"]?.arrayValue?.first?["status"] == "cancelled")
+
+            // Blast radius against the sandbox directory, with a token for directory.readonly only.
+            let request = try await VendTests.executingRequest(
+                store,
+                scopes: ["https://www.googleapis.com/auth/directory.readonly"]
+            )
+            let context = LookupContext(requestID: request.id, principal: "ana@acme.test", tokens: vault)
+            let facts = try await connectors[0].blastRadius(
+                OperationID("gmail.send_message")!,
+                arguments: ["to": ["bob@demo.countersign.local", "x@partner.example"], "subject": "s", "body": "b"],
+                context: context
+            )
+            #expect(
+                facts.map(\.text) == [
+                    "Google directory: 1 of 2 recipients are not in the organisation's directory (x@partner.example)"
+                ]
+            )
+            let calls = sandbox.received.filter { $0.service == "google" && $0.call.contains("/gmail/") }
+            #expect(calls.allSatisfy { $0.credential.hasPrefix("dana@demo.countersign.local's token") })
+            // Each vend was narrowed to the operation's scope (Google narrows on refresh).
+            #expect(calls.contains { $0.credential.hasSuffix("for https://www.googleapis.com/auth/gmail.send") })
+        }
+    }
 }

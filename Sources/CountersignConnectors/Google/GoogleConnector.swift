@@ -28,18 +28,22 @@ public struct GoogleConnector: Connector {
     ///   - gmailURL: Gmail's base URL.
     ///   - calendarURL: Calendar's base URL.
     ///   - peopleURL: The People API's base URL (the organisation's directory).
+    ///   - sandbox: The sandbox's name when the URLs are a sandbox that ships with Countersign;
+    ///     every operation is then labelled with it.
     /// - Throws: ``SchemaError`` if a schema does not compile.
     public init(
         _ service: Service,
         gmailURL: String = "https://gmail.googleapis.com",
         calendarURL: String = "https://www.googleapis.com/calendar/v3",
-        peopleURL: String = "https://people.googleapis.com"
+        peopleURL: String = "https://people.googleapis.com",
+        sandbox: String? = nil
     ) throws(SchemaError) {
         name = service.rawValue
         self.gmailURL = ProviderHTTPClient.base(gmailURL)
         self.calendarURL = ProviderHTTPClient.base(calendarURL)
         self.peopleURL = ProviderHTTPClient.base(peopleURL)
-        operations = try GoogleOperations.descriptors().filter { $0.id.connector == service.rawValue }
+        let descriptors = try GoogleOperations.descriptors().filter { $0.id.connector == service.rawValue }
+        operations = sandbox.map { name in descriptors.map { $0.inSandbox(name) } } ?? descriptors
     }
 
     public var lookupOperations: Set<String> {
