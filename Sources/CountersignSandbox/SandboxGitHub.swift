@@ -599,12 +599,16 @@ extension Sandbox {
     }
 
     static func pullJSON(_ pull: GitHubWorld.Pull, _ repository: GitHubWorld.Repository, origin: String) -> JSONValue {
-        [
+        let head = repository.files[pull.head] ?? [:]
+        let base = repository.files[pull.base] ?? [:]
+        let changed = Set(head.keys).union(base.keys).filter { head[$0]?.sha != base[$0]?.sha }.count
+        return [
             "number": .number(Double(pull.number)), "title": .string(pull.title), "state": .string(pull.state),
             "merged": .bool(pull.merged), "draft": .bool(pull.draft),
             "head": ["ref": .string(pull.head), "sha": .string(repository.branches[pull.head] ?? "")],
             "base": ["ref": .string(pull.base), "sha": .string(repository.branches[pull.base] ?? "")],
             "html_url": .string("\(htmlURL(repository, origin: origin))/pull/\(pull.number)"),
+            "commits": .number(pull.merged ? 0 : 1), "changed_files": .number(Double(changed)),
         ]
     }
 }

@@ -122,4 +122,55 @@ struct RecheckTests {
                 == #"now "Slack: #x has 4000 members" (High), where the approver saw "Slack: #x has 3 members" (Low)"#
         )
     }
+
+    @Test("a pull request whose head moved after approval is not merged; an unmoved one is")
+    func headMoved() async throws {
+        try await Self.withSandbox { sandbox, server in
+            let api = Sandbox.apiURL(.github, server: server)
+            let providers = try ProviderGateway(github: api, slack: "http://127.0.0.1:9/api", token: Self.token)
+            let executor = Executor(
+                store: providers.store,
+                connectors: [try GitHubConnector(baseURL: api)],
+                tokens: StaticTokens(token: Self.token)
+            )
+            let head = sandbox.world.withLock { $0.github.repositories["acme/app"]?.branches["faster-sync"] ?? "" }
+            let merge = try await providers.propose(
+                "github.merge_pull_request",
+                ["owner": "acme", "repo": "app", "pull_number": 1, "base": "main"]
+            )
+            let fact = try #require(merge.assessment.reasons.first { $0.source == .blastRadius })
+            #expect(
+                fact.text
+                    == "GitHub: pull request #1 merges faster-sync (head \(head)) into main, 1 commit, 0 files changed"
+            )
+            let decided = try await providers.store.decide(
+                Decision(
+                    requestID: merge.id,
+                    approver: "bob@acme.test",
+                    verdict: .approve,
+                    digest: merge.digest,
+                    authentication: AuthenticationRecord(method: .totp, authTime: Date()),
+                    decidedAt: Date(),
+                    confirmation: merge.assessment.requirements.confirmText
+                ),
+                now: Date()
+            )
+            #expect(decided.state == .approved)
+            // Someone pushes to the branch after the approval.
+            try sandbox.mutate {
+                $0.github.repositories["acme/app"]?.branches["faster-sync"] = String(repeating: "b", count: 40)
+            }
+            let refused = try #require(try await executor.execute(requestID: merge.id))
+            #expect(refused.state == .failed)
+            #expect(
+                refused.failure?.contains(
+                    "the pull request's head moved from \(head.prefix(12)) to bbbbbbbbbbbb (commits were pushed since)"
+                ) == true
+            )
+            #expect(
+                sandbox.snapshot()["github"]?["repositories"]?["acme/app"]?["pulls"]?.arrayValue?.first?["merged"]
+                    == false
+            )
+        }
+    }
 }

@@ -153,7 +153,9 @@ public struct GitHubConnector: Connector {
         return Self.result(operation.name, arguments, answer.body)
     }
 
-    public var lookupOperations: Set<String> { ["delete_repository", "archive_repository", "set_visibility"] }
+    public var lookupOperations: Set<String> {
+        ["delete_repository", "archive_repository", "set_visibility", "merge_pull_request"]
+    }
 
     /// For a repository about to be deleted, archived or made public or private: its visibility,
     /// stars, forks, open pull requests and last push, read with a look-up token.
@@ -165,6 +167,34 @@ public struct GitHubConnector: Connector {
         guard lookupOperations.contains(operation.name) else { return [] }
         let token = try await context.readToken(provider: "github", scopes: ["repo"])
         let repository = try Self.call("archive_repository", arguments).path
+        if operation.name == "merge_pull_request" {
+            // What the merge would bring in: the head commit the approver approves, the base.
+            let pull = try await get(
+                "\(repository)/pulls/\(Int(arguments["pull_number"]?.numberValue ?? 0))",
+                token: token.secret
+            )
+            let head = pull["head"]?["sha"]?.stringValue ?? "?"
+            var counts: [String] = []
+            if let commits = pull["commits"]?.numberValue.map({ Int($0) }) {
+                counts.append("\(commits) commit\(commits == 1 ? "" : "s")")
+            }
+            if let files = pull["changed_files"]?.numberValue.map({ Int($0) }) {
+                counts.append("\(files) file\(files == 1 ? "" : "s") changed")
+            }
+            return [
+                RiskReason(
+                    source: .blastRadius,
+                    name: "pull_request",
+                    level: pull["state"]?.stringValue == "open" ? .low : .medium,
+                    text:
+                        "GitHub: pull request #\(Int(pull["number"]?.numberValue ?? 0)) merges \(pull["head"]?["ref"]?.stringValue ?? "?") "
+                        + "(head \(head)) into \(pull["base"]?["ref"]?.stringValue ?? "?")"
+                        + (counts.isEmpty ? "" : ", \(counts.joined(separator: ", "))")
+                        + (pull["state"]?.stringValue == "open"
+                            ? "" : "; it is \(pull["state"]?.stringValue ?? "not open")")
+                )
+            ]
+        }
         let repo = try await get(repository, token: token.secret)
         let pulls = try await get("\(repository)/pulls?state=open&per_page=100", token: token.secret)
         let stars = Int(repo["stargazers_count"]?.numberValue ?? 0)
@@ -198,6 +228,20 @@ public struct GitHubConnector: Connector {
         }
         if let before = visibility(approved), let now = visibility(current), before != now, changes.isEmpty {
             changes.append("the repository is \(now) now; the approver saw it \(before)")
+        }
+        // A pull request's head that moved (commits pushed since), or its base changed.
+        func merge(_ facts: [RiskReason]) -> (head: String, base: String)? {
+            let text = facts.first { $0.name == "pull_request" }?.text ?? ""
+            guard let match = text.firstMatch(of: /\(head ([0-9a-f?]+)\) into (\S+?)(?:,|;|$)/) else { return nil }
+            return (String(match.output.1), String(match.output.2))
+        }
+        if let before = merge(approved), let now = merge(current) {
+            if before.head != now.head {
+                changes.append(
+                    "the pull request's head moved from \(before.head.prefix(12)) to \(now.head.prefix(12)) (commits were pushed since)"
+                )
+            }
+            if before.base != now.base { changes.append("it merges into \(now.base) now, not \(before.base)") }
         }
         return changes
     }
