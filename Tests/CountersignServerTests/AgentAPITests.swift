@@ -22,15 +22,14 @@ struct AgentAPITests: Sendable {
 
     init() async throws { try await self.init(policyYAML: Policy.defaultYAML) }
 
-    init(policyYAML: String) async throws {
+    init(policyYAML: String, more: [any Connector] = []) async throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "countersign-api-\(UUID().uuidString)")
         workspace = directory.appending(path: "workspace")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
         store = try SQLiteStore(path: directory.appending(path: "countersign.sqlite").path)
-        let connectors: [any Connector] = [
-            try FilesConnector(root: workspace.path), try ShellConnector(root: workspace.path),
-        ]
-        let policy = try Policy(yaml: policyYAML, catalog: Catalogs.local())
+        let connectors: [any Connector] =
+            [try FilesConnector(root: workspace.path), try ShellConnector(root: workspace.path)] + more
+        let policy = try Policy(yaml: policyYAML, catalog: more.isEmpty ? Catalogs.local() : Catalogs.standard())
         requests = NotifyingStore(store, events: events)
         let catalog = OperationCatalog(connectors.flatMap(\.operations))
         gateway = Gateway(

@@ -1,4 +1,5 @@
 import Countersign
+import CountersignConnectors
 import CountersignStore
 import CountersignVault
 import Foundation
@@ -15,8 +16,11 @@ import Testing
 struct WebAppTests {
     static let password = "correct horse battery staple"
 
-    func withApp(_ body: @Sendable (any TestClientProtocol, AgentAPITests) async throws -> Void) async throws {
-        let api = try await AgentAPITests()
+    func withApp(
+        more: [any Connector] = [],
+        _ body: @Sendable (any TestClientProtocol, AgentAPITests) async throws -> Void
+    ) async throws {
+        let api = try await AgentAPITests(policyYAML: Policy.defaultYAML, more: more)
         try await Self.addApprover(api)
         let context = try api.webContext()
         let app = Application(router: buildRouter(context))
@@ -417,6 +421,60 @@ struct WebAppTests {
             )
             #expect(started.status == .seeOther)
             #expect(started.headers[.location]?.contains("/oauth/start?flow=flow_") == true)
+        }
+    }
+
+    @Test("an operation run against a sandbox says so in the catalog, both APIs, the audit and the inbox")
+    func sandboxLabels() async throws {
+        let slack = try SlackConnector(baseURL: "http://127.0.0.1:9/api", sandbox: "Slack sandbox")
+        try await withApp(more: [slack]) { client, api in
+            let catalog = try api.json(
+                try await client.execute(uri: "/v1/catalog", method: .get, headers: api.headers())
+            )
+            let post = try #require(
+                catalog["operations"]?.arrayValue?.first { $0["operation"] == "slack.post_message" }
+            )
+            #expect(post["sandbox"] == "Slack sandbox")
+            #expect(post["summary"]?.stringValue?.hasPrefix("[Slack sandbox] ") == true)
+            #expect(catalog["operations"]?.arrayValue?.first { $0["operation"] == "files.read" }?["sandbox"] == nil)
+
+            let proposed = try api.json(
+                try await api.propose(
+                    client,
+                    ##"{"operation":"slack.post_message","arguments":{"channel":"#releases","text":"1.4 is out"},"onBehalfOf":"ana@acme.test"}"##
+                )
+            )
+            let id = try #require(proposed["id"]?.stringValue)
+            #expect(proposed["sandbox"] == "Slack sandbox")
+            #expect(proposed["impact"]?.stringValue?.hasPrefix("In the Slack sandbox, not the real service: ") == true)
+            let audit = try await api.store.auditEntries(forRequest: id).map {
+                String(decoding: $0.body, as: UTF8.self)
+            }
+            #expect(audit.contains { $0.contains(#""kind":"action.proposed""#) && $0.contains("In the Slack sandbox") })
+
+            let token = APIKey.generate(.personal)
+            try await api.store.createToken(
+                PersonalToken(id: token.id, email: "bob@acme.test", hash: token.hash, createdAt: Date()),
+                actor: "test"
+            )
+            let approval = try api.json(
+                try await client.execute(
+                    uri: "/v1/approvals/\(id)",
+                    method: .get,
+                    headers: [.authorization: "Bearer \(token.secret.reveal())"]
+                )
+            )
+            #expect(approval["sandbox"] == "Slack sandbox")
+
+            let session = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            let inbox = try await client.execute(
+                uri: "/inbox",
+                method: .get,
+                headers: [.cookie: "__Host-countersign=\(session)"]
+            )
+            let html = String(buffer: inbox.body)
+            #expect(html.contains(#"slack.post_message</a> <span class="badge sandbox""#))
+            #expect(html.contains(">Slack sandbox</span>"))
         }
     }
 }
