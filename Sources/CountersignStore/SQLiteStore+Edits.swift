@@ -53,19 +53,7 @@ extension SQLiteStore {
                 ]
             )
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.edited,
-                    actor: "user:\(edit.editor)",
-                    requestID: edit.requestID,
-                    at: now,
-                    data: [
-                        "previousDigest": .string(request.digest.description),
-                        "digest": .string(edit.digest.description),
-                        "changed": .array(changed.map(JSONValue.string)),
-                        "level": .string(edit.assessment.level.rawValue),
-                        "arguments": edit.action.arguments.redactingSecrets(), "impact": .string(edit.impact),
-                    ]
-                ),
+                .edited(edit, previousDigest: request.digest, changed: changed, at: now),
                 in: db
             )
             guard let edited = try RequestRecord.find(edit.requestID, in: db)?.request() else {
@@ -120,23 +108,7 @@ extension SQLiteStore {
                 arguments: [assessmentText, assessment.level.rawValue, now.timeIntervalSince1970, id]
             )
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.blastRadius,
-                    actor: "system",
-                    requestID: id,
-                    at: now,
-                    data: [
-                        "level": .string(assessment.level.rawValue),
-                        "facts": .array(
-                            facts.map {
-                                [
-                                    "name": .string($0.name), "level": .string($0.level.rawValue),
-                                    "text": .string($0.text),
-                                ]
-                            }
-                        ),
-                    ]
-                ),
+                .blastRadius(requestID: id, level: assessment.level, facts: facts, at: now),
                 in: db
             )
             return try RequestRecord.find(id, in: db)?.request()

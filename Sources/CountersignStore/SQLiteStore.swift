@@ -235,16 +235,7 @@ extension SQLiteStore: ActionStore {
                 var request = try record.request()
                 request.failure = "expired: no decision before \(Timestamp.string(request.expiresAt))"
                 let expired = try Self.apply(.expire, to: request, now: now, in: db)
-                _ = try AuditWriter.append(
-                    AuditEvent(
-                        kind: AuditKind.expired,
-                        actor: "system",
-                        requestID: request.id,
-                        at: now,
-                        data: ["expiresAt": .string(Timestamp.string(request.expiresAt))]
-                    ),
-                    in: db
-                )
+                _ = try AuditWriter.append(.expiry(of: request, at: now), in: db)
                 return expired
             }
         }
@@ -267,15 +258,7 @@ extension SQLiteStore: ActionStore {
             request.expiresAt = until
             request.updatedAt = now
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.extended,
-                    actor: actor,
-                    requestID: id,
-                    at: now,
-                    data: [
-                        "from": .string(Timestamp.string(previous)), "until": .string(Timestamp.string(until)),
-                    ]
-                ),
+                .deadlineMoved(of: id, from: previous, until: until, by: actor, at: now),
                 in: db
             )
             return request

@@ -17,7 +17,7 @@ struct AgentStoreTests {
 
     @Test("a key authenticates its agent; a wrong, malformed or revoked key does not", arguments: StoreBackend.allCases)
     func authenticate(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let key = try await register("release-bot", in: store)
         #expect(try await store.authenticate(key: key.secret.reveal())?.name == "release-bot")
         var forged = key.secret.reveal()
@@ -35,7 +35,7 @@ struct AgentStoreTests {
 
     @Test("names are unique among active agents and can be reused after revocation", arguments: StoreBackend.allCases)
     func names(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         _ = try await register("planner", in: store)
         await #expect(throws: AgentError.nameTaken("planner")) { _ = try await register("planner", in: store) }
         await #expect(throws: AgentError.invalidName("Planner Bot")) {
@@ -49,7 +49,7 @@ struct AgentStoreTests {
 
     @Test("the key is never stored or audited in plaintext", arguments: StoreBackend.allCases)
     func keyNeverStored(backend: StoreBackend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         let key = try await register("ci-bot", in: opened.store)
         try await opened.store.revokeAgent(named: "ci-bot", actor: "user:admin", now: now)
         let audit = try await opened.store.auditEntries(after: 0, limit: 10).map(\.text)
@@ -58,9 +58,8 @@ struct AgentStoreTests {
         #expect(!audit.joined().contains(secret))
         #expect("\(key.secret)" == "<redacted>")
         let secretPart = String(secret.split(separator: "_").last!)
-        for file in try FileManager.default.contentsOfDirectory(atPath: opened.directory.url.path) {
-            let bytes = try Data(contentsOf: opened.directory.url.appending(path: file))
-            #expect(bytes.range(of: Data(secretPart.utf8)) == nil, "\(file) holds the key")
-        }
+        let stored = try await opened.storedValues()
+        #expect(!stored.isEmpty)
+        for bytes in stored { #expect(bytes.range(of: Data(secretPart.utf8)) == nil, "the store holds the key") }
     }
 }

@@ -15,7 +15,7 @@ struct StoreConformanceTests {
 
     @Test("a request round-trips with every field", arguments: StoreBackend.allCases)
     func roundTrip(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try fixture.medium()
         _ = try await store.create(request)
         let read = try #require(try await store.request(id: request.id))
@@ -27,7 +27,7 @@ struct StoreConformanceTests {
 
     @Test("the initial state follows the policy decision", arguments: StoreBackend.allCases)
     func initialStates(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         #expect(try await store.create(try fixture.low()).state == .autoApproved)
         #expect(try await store.create(try fixture.medium()).state == .pending)
         let rejected = try await store.create(try fixture.denied())
@@ -40,7 +40,7 @@ struct StoreConformanceTests {
         arguments: StoreBackend.allCases
     )
     func idempotency(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let first = try await store.create(try fixture.medium(idempotencyKey: "k-1"))
         let again = try await store.create(try fixture.medium(idempotencyKey: "k-1"))
         #expect(again.id == first.id)
@@ -54,7 +54,7 @@ struct StoreConformanceTests {
 
     @Test("pending → approved → executing → executed, with the audit trail", arguments: StoreBackend.allCases)
     func happyPath(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.medium())
         let approved = try await store.decide(fixture.approval(of: request), now: fixture.start.addingTimeInterval(10))
         #expect(approved.state == .approved)
@@ -112,7 +112,7 @@ struct StoreConformanceTests {
 
     @Test("completing a claimed request that is no longer executing is refused", arguments: StoreBackend.allCases)
     func completeClaimedAfterAbandon(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.low())
         let claimed = try #require(try await store.claim(id: request.id, now: fixture.start))
         _ = try await store.abandonExecuting(now: fixture.start.addingTimeInterval(1))
@@ -133,7 +133,7 @@ struct StoreConformanceTests {
 
     @Test("every transition from a state it does not start from is refused", arguments: StoreBackend.allCases)
     func illegalTransitions(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let later = fixture.start.addingTimeInterval(20)
         for state in RequestState.allCases {
             for transition in RequestTransition.all where !transition.from.contains(state) {
@@ -169,7 +169,7 @@ struct StoreConformanceTests {
 
     @Test("of many concurrent approvals of one request, exactly one wins", arguments: StoreBackend.allCases)
     func concurrentApprovals(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.medium())
         let fixture = self.fixture
         let outcomes = await withTaskGroup(of: Bool.self) { group in
@@ -188,7 +188,7 @@ struct StoreConformanceTests {
 
     @Test("of many concurrent claims of one request, exactly one wins", arguments: StoreBackend.allCases)
     func concurrentClaims(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.low())
         let start = fixture.start
         let claims = await withTaskGroup(of: Bool.self) { group in
@@ -206,7 +206,7 @@ struct StoreConformanceTests {
 
     @Test("a decision is bound to the digest the approver saw", arguments: StoreBackend.allCases)
     func digestBinding(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.medium())
         let other = try fixture.request("files.write", ["path": "notes/a.md", "content": "HELLO"])
         await #expect(throws: ApprovalError.digestMismatch) {
@@ -218,7 +218,7 @@ struct StoreConformanceTests {
 
     @Test("two-approver requests need two distinct people", arguments: StoreBackend.allCases)
     func twoApprovers(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(
             try fixture.request("shell.run", ["program": "rm", "arguments": ["-rf", "build"]])
         )
@@ -251,7 +251,7 @@ struct StoreConformanceTests {
         arguments: StoreBackend.allCases
     )
     func approvalRequirements(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let now = fixture.start.addingTimeInterval(30)
         // Critical: step-up needed; a password session or an old TOTP is not enough.
         let critical = try await store.create(try fixture.request("shell.run", ["program": "ls"]))
@@ -305,7 +305,7 @@ struct StoreConformanceTests {
 
     @Test("expiry ends pending requests as expired, never denied", arguments: StoreBackend.allCases)
     func expiry(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.medium())
         #expect(try await store.expire(now: request.expiresAt.addingTimeInterval(-1)).isEmpty)
         let expired = try await store.expire(now: request.expiresAt)
@@ -319,7 +319,7 @@ struct StoreConformanceTests {
         arguments: StoreBackend.allCases
     )
     func abandon(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let request = try await store.create(try fixture.low())
         _ = try await store.claim(id: request.id, now: fixture.start)
         let abandoned = try await store.abandonExecuting(now: fixture.start)
@@ -329,7 +329,7 @@ struct StoreConformanceTests {
 
     @Test("listing filters by state and agent, newest first", arguments: StoreBackend.allCases)
     func listing(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let first = try await store.create(
             try fixture.request("files.write", ["path": "a", "content": ""], now: fixture.start)
         )
@@ -344,7 +344,7 @@ struct StoreConformanceTests {
 
     @Test("the audit log refuses events that could carry a secret", arguments: StoreBackend.allCases)
     func secretsRefused(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         let before = try await store.auditHead().size
         await #expect(throws: AuditError.secretInEvent("access_token")) {
             try await store.append(
@@ -371,7 +371,7 @@ struct StoreConformanceTests {
 
     @Test("the chain verifies, and verifies again after more appends", arguments: StoreBackend.allCases)
     func verifyIntact(backend: StoreBackend) async throws {
-        let store = try backend.open().store
+        let store = try await backend.open().store
         for _ in 0..<10 { _ = try await store.create(try fixture.medium()) }
         let result = try await store.verifyAudit(checkpoints: [], publicKey: nil) { _ in }
         #expect(result.isIntact)

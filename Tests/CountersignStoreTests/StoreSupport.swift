@@ -6,16 +6,22 @@ import Foundation
 /// A backend the store conformance suite runs against.
 enum StoreBackend: String, CaseIterable, CustomStringConvertible {
     case sqlite
+    /// A fresh database on a real PostgreSQL server: `$COUNTERSIGN_TEST_POSTGRES_URL`, or one this
+    /// test process starts from the installed PostgreSQL.
+    case postgres
 
     var description: String { rawValue }
 
     /// Opens a fresh, empty store of this kind.
-    func open() throws -> TestStore {
+    func open() async throws -> TestStore {
+        let directory = try TemporaryDirectory()
         switch self {
         case .sqlite:
-            let directory = try TemporaryDirectory()
             let store = try SQLiteStore(path: directory.path("countersign.sqlite"))
             return TestStore(store: store, directory: directory)
+        case .postgres:
+            let url = try await TestPostgres.freshDatabase()
+            return TestStore(store: try await PostgresStore(url: url), directory: directory, databaseURL: url)
         }
     }
 }
@@ -24,6 +30,19 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible {
 struct TestStore: Sendable {
     let store: any ActionStore & AuditStore & AgentStore & UserStore
     let directory: TemporaryDirectory
+    /// The PostgreSQL database's URL, for a PostgreSQL store.
+    var databaseURL: String?
+
+    /// Everything the store keeps, as bytes: the SQLite files, or every value of every table on
+    /// PostgreSQL (`bytea` as its bytes, anything else as text).
+    func storedValues() async throws -> [Data] {
+        guard let databaseURL else {
+            return try FileManager.default.contentsOfDirectory(atPath: directory.url.path).map {
+                try Data(contentsOf: directory.url.appending(path: $0))
+            }
+        }
+        return try await TestPostgres.storedValues(databaseURL)
+    }
 }
 
 /// A unique directory under the system's temporary directory, removed when the test process ends.

@@ -54,6 +54,81 @@ extension AuditEvent {
         return events
     }
 
+    /// The event of an approver's edit of a pending request's arguments.
+    public static func edited(
+        _ edit: RequestEdit,
+        previousDigest: ActionDigest,
+        changed: [String],
+        at date: Date
+    ) -> AuditEvent {
+        AuditEvent(
+            kind: AuditKind.edited,
+            actor: "user:\(edit.editor)",
+            requestID: edit.requestID,
+            at: date,
+            data: [
+                "previousDigest": .string(previousDigest.description), "digest": .string(edit.digest.description),
+                "changed": .array(changed.map(JSONValue.string)), "level": .string(edit.assessment.level.rawValue),
+                "arguments": edit.action.arguments.redactingSecrets(), "impact": .string(edit.impact),
+            ]
+        )
+    }
+
+    /// The event of facts looked up at the provider for a pending request, and its level after them.
+    public static func blastRadius(
+        requestID: String,
+        level: RiskLevel,
+        facts: [RiskReason],
+        at date: Date
+    )
+        -> AuditEvent
+    {
+        AuditEvent(
+            kind: AuditKind.blastRadius,
+            actor: "system",
+            requestID: requestID,
+            at: date,
+            data: [
+                "level": .string(level.rawValue),
+                "facts": .array(
+                    facts.map {
+                        ["name": .string($0.name), "level": .string($0.level.rawValue), "text": .string($0.text)]
+                    }
+                ),
+            ]
+        )
+    }
+
+    /// The event of a pending request that expired undecided.
+    public static func expiry(of request: ActionRequest, at date: Date) -> AuditEvent {
+        AuditEvent(
+            kind: AuditKind.expired,
+            actor: "system",
+            requestID: request.id,
+            at: date,
+            data: ["expiresAt": .string(Timestamp.string(request.expiresAt))]
+        )
+    }
+
+    /// The event of a pending request's deadline moved by an approver.
+    public static func deadlineMoved(
+        of requestID: String,
+        from previous: Date,
+        until: Date,
+        by actor: String,
+        at date: Date
+    )
+        -> AuditEvent
+    {
+        AuditEvent(
+            kind: AuditKind.extended,
+            actor: actor,
+            requestID: requestID,
+            at: date,
+            data: ["from": .string(Timestamp.string(previous)), "until": .string(Timestamp.string(until))]
+        )
+    }
+
     /// The event of a human decision.
     public static func decision(
         _ decision: Decision,

@@ -1,0 +1,276 @@
+import Countersign
+import Foundation
+public import Logging
+import NIOCore
+import PostgresNIO
+
+/// The store on PostgreSQL, for several Countersign instances on one database.
+///
+/// Every state change is one transaction together with the audit entries that record it. Request
+/// transitions are conditional updates (the row changes only if it is still in a state the
+/// transition starts from); decisions on one request are serialised by a row lock; claiming a
+/// request for execution is a single conditional update that increments the request's fencing
+/// number. Audit appends are serialised in the database by a lock on the one-row chain head, so
+/// all instances extend one hash chain. Schema changes run once, under an advisory lock, so
+/// instances starting together do not race.
+public final class PostgresStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`)
+    /// and brings the schema up to date.
+    ///
+    /// - Parameters:
+    ///   - url: The database's URL.
+    ///   - logger: Where the driver logs (never with query values).
+    /// - Throws: ``StoreError`` for a malformed URL; the driver's error when the database cannot
+    ///   be reached or migrated.
+    public init(url: String, logger: Logger = Logger(label: "countersign.postgres")) async throws {
+        self.logger = logger
+        let client = PostgresClient(configuration: try Self.configuration(url), backgroundLogger: logger)
+        self.client = client
+        runner = Task { await client.run() }
+        do {
+            try await PostgresMigrations.migrate(client, logger: logger)
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Stops the connection pool.
+    public func close() { runner.cancel() }
+
+    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
+            let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+        else {
+            throw StoreError.corrupt(
+                "the database URL must look like postgres://user[:password]@host[:port]/database"
+            )
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS =
+            switch mode {
+            case "disable": .disable
+            case "require", "verify-full": .require(.makeClientConfiguration())
+            default: .prefer(.makeClientConfiguration())
+            }
+        var configuration = PostgresClient.Configuration(
+            host: host,
+            port: components.port ?? 5432,
+            username: user.removingPercentEncoding ?? user,
+            password: components.password?.removingPercentEncoding,
+            database: database.isEmpty ? nil : database,
+            tls: tls
+        )
+        configuration.options.maximumConnections = 20
+        return configuration
+    }
+
+    /// Runs `body` in one transaction on a leased connection; it commits when `body` returns.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// The rows of a query.
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRow] {
+        if let connection { return try await connection.query(query, logger: logger).collect() }
+        return try await client.query(query, logger: logger).collect()
+    }
+}
+
+/// The schema on PostgreSQL, as code, applied once under an advisory lock.
+enum PostgresMigrations {
+    /// An advisory lock key only Countersign's migrations take.
+    static let lockKey: Int64 = 0x636F_756E_7465_7273
+
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                // Held until commit: a second instance waits here, then finds the work done.
+                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS countersign_migrations (version integer PRIMARY KEY, applied_at double precision NOT NULL)",
+                    logger: logger
+                )
+                let applied =
+                    try await connection.query(
+                        "SELECT coalesce(max(version), 0) FROM countersign_migrations",
+                        logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                for (index, statements) in steps.enumerated() where index + 1 > applied {
+                    for statement in statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO countersign_migrations (version, applied_at) VALUES (\(index + 1), \(Date().timeIntervalSince1970))",
+                        logger: logger
+                    )
+                }
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Each step's statements, in order; a step is applied once.
+    static var steps: [[String]] {
+        let states = RequestState.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        let initial = RequestState.initialStates.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
+        let legal = RequestState.legalTransitions.map { "'\($0.from.rawValue)>\($0.to.rawValue)'" }.sorted()
+            .joined(separator: ", ")
+        let genesis = Hex.encode(AuditChain.genesis)
+        return [
+            [
+                """
+                CREATE TABLE action_requests (
+                    id text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+                    operation text NOT NULL,
+                    arguments text NOT NULL,
+                    principal text NOT NULL,
+                    agent text NOT NULL,
+                    digest text NOT NULL CHECK (digest LIKE 'sha256:%' AND length(digest) = 71),
+                    state text NOT NULL CHECK (state IN (\(states))),
+                    assessment text NOT NULL,
+                    level text NOT NULL CHECK (level IN ('low', 'medium', 'high', 'critical')),
+                    impact text NOT NULL,
+                    scopes text NOT NULL,
+                    agent_reason text,
+                    idempotency_key text,
+                    run_id text,
+                    created_at double precision NOT NULL,
+                    expires_at double precision NOT NULL CHECK (expires_at >= created_at),
+                    updated_at double precision NOT NULL,
+                    result text,
+                    failure text,
+                    fence bigint NOT NULL DEFAULT 0,
+                    UNIQUE (agent, idempotency_key)
+                )
+                """,
+                "CREATE INDEX action_requests_state_expiry ON action_requests (state, expires_at)",
+                "CREATE INDEX action_requests_created ON action_requests (created_at)",
+                """
+                CREATE FUNCTION countersign_request_states() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'INSERT' AND NEW.state NOT IN (\(initial)) THEN
+                        RAISE EXCEPTION 'a request must start pending, auto_approved or rejected';
+                    END IF;
+                    IF TG_OP = 'UPDATE' AND NEW.state IS DISTINCT FROM OLD.state
+                        AND (OLD.state || '>' || NEW.state) NOT IN (\(legal)) THEN
+                        RAISE EXCEPTION 'illegal state transition';
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """,
+                """
+                CREATE TRIGGER action_requests_states BEFORE INSERT OR UPDATE OF state ON action_requests
+                FOR EACH ROW EXECUTE FUNCTION countersign_request_states()
+                """,
+                """
+                CREATE TABLE decisions (
+                    id bigserial PRIMARY KEY,
+                    request_id text NOT NULL REFERENCES action_requests (id),
+                    approver text NOT NULL,
+                    verdict text NOT NULL CHECK (verdict IN ('approve', 'deny')),
+                    digest text NOT NULL,
+                    auth_method text NOT NULL CHECK (auth_method IN ('password', 'totp', 'oidc', 'api_token', 'mcp_client')),
+                    auth_time double precision NOT NULL,
+                    acr text,
+                    amr text NOT NULL,
+                    decided_at double precision NOT NULL,
+                    reason text,
+                    confirmation text,
+                    UNIQUE (request_id, approver)
+                )
+                """,
+                """
+                CREATE TABLE request_edits (
+                    request_id text PRIMARY KEY REFERENCES action_requests (id),
+                    editor text NOT NULL,
+                    edited_at double precision NOT NULL,
+                    original_digest text NOT NULL,
+                    original_arguments text NOT NULL,
+                    changed text NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE audit_log (
+                    seq bigint PRIMARY KEY CHECK (seq >= 1),
+                    body bytea NOT NULL,
+                    prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),
+                    hash bytea NOT NULL CHECK (length(hash) = 32),
+                    request_id text
+                )
+                """,
+                "CREATE INDEX audit_log_request ON audit_log (request_id) WHERE request_id IS NOT NULL",
+                """
+                CREATE FUNCTION countersign_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
+                """,
+                """
+                CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+                FOR EACH ROW EXECUTE FUNCTION countersign_append_only()
+                """,
+                "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log EXECUTE FUNCTION countersign_append_only()",
+                // The chain's head, one row: appends lock it, so one chain grows in one order.
+                """
+                CREATE TABLE audit_head (
+                    id integer PRIMARY KEY CHECK (id = 1),
+                    seq bigint NOT NULL,
+                    hash bytea NOT NULL CHECK (length(hash) = 32)
+                )
+                """,
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode('\(genesis)', 'hex'))",
+                """
+                CREATE TABLE agents (
+                    key_id text PRIMARY KEY CHECK (length(key_id) = 16),
+                    name text NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+                    key_hash text NOT NULL CHECK (length(key_hash) = 64),
+                    created_at double precision NOT NULL,
+                    revoked_at double precision CHECK (revoked_at IS NULL OR revoked_at >= created_at)
+                )
+                """,
+                "CREATE UNIQUE INDEX agents_active_name ON agents (name) WHERE revoked_at IS NULL",
+                """
+                CREATE TABLE users (
+                    email text PRIMARY KEY CHECK (length(email) BETWEEN 3 AND 254 AND email = lower(email)),
+                    role text NOT NULL CHECK (role IN ('approver', 'admin')),
+                    password_hash text NOT NULL CHECK (password_hash LIKE '$2_$%' AND length(password_hash) = 60),
+                    totp_secret_sealed bytea CHECK (totp_secret_sealed IS NULL OR length(totp_secret_sealed) > 28),
+                    totp_last_step bigint,
+                    created_at double precision NOT NULL,
+                    disabled_at double precision CHECK (disabled_at IS NULL OR disabled_at >= created_at)
+                )
+                """,
+                """
+                CREATE TABLE personal_tokens (
+                    token_id text PRIMARY KEY CHECK (length(token_id) = 16),
+                    email text NOT NULL REFERENCES users (email),
+                    token_hash text NOT NULL CHECK (length(token_hash) = 64),
+                    created_at double precision NOT NULL,
+                    revoked_at double precision CHECK (revoked_at IS NULL OR revoked_at >= created_at)
+                )
+                """,
+                "CREATE INDEX personal_tokens_email ON personal_tokens (email)",
+            ]
+        ]
+    }
+}
