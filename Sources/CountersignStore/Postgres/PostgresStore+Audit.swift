@@ -170,6 +170,7 @@ extension PostgresStore {
                 """,
                 logger: logger
             )
+            try await notifyChange(of: edit.requestID, on: connection)
             try await PostgresAudit.append(
                 .edited(edit, previousDigest: request.digest, changed: changed, at: now),
                 on: connection,
@@ -222,6 +223,7 @@ extension PostgresStore {
                 "UPDATE action_requests SET assessment = \(assessmentText), level = \(assessment.level.rawValue), updated_at = \(now.timeIntervalSince1970) WHERE id = \(id) AND state = 'pending'",
                 logger: logger
             )
+            try await notifyChange(of: id, on: connection)
             try await PostgresAudit.append(
                 .blastRadius(requestID: id, level: assessment.level, facts: facts, at: now),
                 on: connection,

@@ -95,6 +95,7 @@ extension PostgresStore: ActionStore {
             return try await transaction { connection in
                 if let existing = try await existing(request, on: connection) { return existing }
                 try await insert(record, on: connection)
+                try await notifyChange(of: request.id, on: connection)
                 for event in events { _ = try await PostgresAudit.append(event, on: connection, logger: logger) }
                 return request
             }
@@ -188,6 +189,8 @@ extension PostgresStore: ActionStore {
             if let transition {
                 if transition == .deny { request.failure = "denied by \(decision.approver): \(decision.reason ?? "")" }
                 request = try await apply(transition, to: request, now: now, on: connection)
+            } else {
+                try await notifyChange(of: request.id, on: connection)
             }
             _ = try await PostgresAudit.append(
                 .decision(
@@ -279,6 +282,7 @@ extension PostgresStore: ActionStore {
             )
             request.expiresAt = until
             request.updatedAt = now
+            try await notifyChange(of: id, on: connection)
             _ = try await PostgresAudit.append(
                 .deadlineMoved(of: id, from: previous, until: until, by: actor, at: now),
                 on: connection,
@@ -308,6 +312,14 @@ extension PostgresStore: ActionStore {
             }
             return abandoned
         }
+    }
+
+    /// The request's fencing number: how many times it was claimed for execution (0 before).
+    ///
+    /// - Returns: The number, or `nil` when there is no such request.
+    public func fencingNumber(of id: String) async throws -> Int64? {
+        try await rows("SELECT fence FROM action_requests WHERE id = \(id)").first?.makeRandomAccess()[0]
+            .decode(Int64.self)
     }
 
     /// Applies a transition with a conditional update.
@@ -342,6 +354,7 @@ extension PostgresStore: ActionStore {
                 from: current.flatMap(RequestState.init(rawValue:)) ?? request.state
             )
         }
+        try await notifyChange(of: updated.id, on: connection)
         return updated
     }
 }

@@ -87,6 +87,31 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// The channel every instance hears request changes on.
+    static let changesChannel = "countersign_requests"
+
+    /// Tells every instance, when the transaction commits, that a request changed (`NOTIFY` is
+    /// transactional: a rolled-back change is never announced).
+    func notifyChange(of requestID: String, on connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(requestID))", logger: logger)
+    }
+
+    /// Calls `onChange` with the id of each request any instance changes, until cancelled or the
+    /// connection fails (it throws then; call again to resume).
+    ///
+    /// Notifications are a hint, the table is the truth: a listener that was away misses them, so
+    /// whoever waits on a request re-reads it as well.
+    ///
+    /// - Parameter onChange: Called with a request's id after the change committed.
+    /// - Throws: The driver's error when the connection fails.
+    public func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: Self.changesChannel) { notifications in
+                for try await notification in notifications { onChange(notification.payload) }
+            }
+        }
+    }
+
     /// The rows of a query.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRow] {
         if let connection { return try await connection.query(query, logger: logger).collect() }

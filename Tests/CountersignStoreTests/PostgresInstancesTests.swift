@@ -1,0 +1,111 @@
+import Countersign
+import CountersignStore
+import Foundation
+import Synchronization
+import Testing
+
+/// Several Countersign instances on one PostgreSQL database: one truth, one audit chain,
+/// exactly-once claims, and changes heard across instances.
+@Suite("PostgreSQL: several instances")
+struct PostgresInstancesTests {
+    let fixture: Fixture
+
+    init() throws { fixture = try Fixture() }
+
+    /// Three instances on one fresh database, started together (their migrations race).
+    static func instances(_ count: Int = 3) async throws -> [PostgresStore] {
+        let url = try await TestPostgres.freshDatabase()
+        return try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+            for _ in 0..<count { group.addTask { try await PostgresStore(url: url) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test("of 100 claims spread over three instances exactly one wins; requests from all three share one chain")
+    func claimsAndChain() async throws {
+        let stores = try await Self.instances()
+        let request = try fixture.medium()
+        _ = try await stores[0].create(request)
+        let approved = try await stores[1].decide(
+            fixture.approval(of: request),
+            now: fixture.start.addingTimeInterval(10)
+        )
+        #expect(approved.state == .approved)
+        let now = fixture.start.addingTimeInterval(20)
+        let winners = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<100 {
+                group.addTask { try await stores[index % 3].claim(id: request.id, now: now) == nil ? 0 : 1 }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(winners == 1)
+        #expect(try await stores[2].fencingNumber(of: request.id) == 1)
+
+        // Appends from every instance at once extend one chain, in one order, that verifies.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<30 {
+                group.addTask {
+                    let other = try fixture.request(
+                        "files.write",
+                        ["path": .string("notes/\(index).md"), "content": "x"]
+                    )
+                    _ = try await stores[index % 3].create(other)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let verification = try await stores[1].verifyAudit(checkpoints: [], publicKey: nil) { _ in }
+        #expect(verification.failure == nil)
+        let head = try await stores[0].auditHead()
+        #expect(verification.entries == Int(head.size))
+        #expect(head.size == Int64(try await stores[2].auditEntries(after: 0, limit: 10_000).count))
+        for store in stores { store.close() }
+    }
+
+    @Test("a decision made on one instance is heard by a listener on another within a second")
+    func changesAcrossInstances() async throws {
+        let stores = try await Self.instances(2)
+        let heard = Heard()
+        let listener = Task { try await stores[1].listenForChanges { heard.add($0) } }
+        defer { listener.cancel() }
+        // Until the listener is in place, a probe is not heard: propose probes until one is.
+        var listening = false
+        for attempt in 0..<50 where !listening {
+            let probe = try fixture.request("files.write", ["path": .string("probe-\(attempt).md"), "content": "x"])
+            _ = try await stores[0].create(probe)
+            listening = await heard.wait(for: probe.id, within: .milliseconds(100))
+        }
+        #expect(listening)
+
+        let request = try fixture.medium()
+        _ = try await stores[0].create(request)
+        #expect(await heard.wait(for: request.id, within: .seconds(1)))
+        heard.clear()
+        let started = ContinuousClock.now
+        _ = try await stores[0].decide(fixture.approval(of: request), now: fixture.start.addingTimeInterval(10))
+        #expect(await heard.wait(for: request.id, within: .seconds(1)))
+        #expect(ContinuousClock.now - started < .seconds(1))
+        // The notification is a hint; the other instance reads the truth from the table.
+        #expect(try await stores[1].request(id: request.id)?.state == .approved)
+        for store in stores { store.close() }
+    }
+}
+
+/// The request ids a listener heard.
+final class Heard: Sendable {
+    private let ids = Mutex<[String]>([])
+
+    func add(_ id: String) { ids.withLock { $0.append(id) } }
+
+    func clear() { ids.withLock { $0.removeAll() } }
+
+    /// Whether `id` is heard before `timeout` passes.
+    func wait(for id: String, within timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if ids.withLock({ $0.contains(id) }) { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return ids.withLock { $0.contains(id) }
+    }
+}
