@@ -19,6 +19,9 @@ public struct ExpirySweeper: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let expired = try await store.expire(now: Date())
             for request in expired { logger.info("request expired", metadata: ["request": "\(request.id)"]) }
+            for request in try await store.abandonExpiredLeases(now: Date()) {
+                logger.warning("an execution's lease ran out: outcome unknown", metadata: ["request": "\(request.id)"])
+            }
             do {
                 try await Task.sleep(for: .seconds(1))
             } catch {

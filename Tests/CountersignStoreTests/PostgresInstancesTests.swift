@@ -13,10 +13,10 @@ struct PostgresInstancesTests {
     init() throws { fixture = try Fixture() }
 
     /// Three instances on one fresh database, started together (their migrations race).
-    static func instances(_ count: Int = 3) async throws -> [PostgresStore] {
+    static func instances(_ count: Int = 3, lease: TimeInterval = 300) async throws -> [PostgresStore] {
         let url = try await TestPostgres.freshDatabase()
         return try await withThrowingTaskGroup(of: PostgresStore.self) { group in
-            for _ in 0..<count { group.addTask { try await PostgresStore(url: url) } }
+            for _ in 0..<count { group.addTask { try await PostgresStore(url: url, lease: lease) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
     }
@@ -59,6 +59,37 @@ struct PostgresInstancesTests {
         let head = try await stores[0].auditHead()
         #expect(verification.entries == Int(head.size))
         #expect(head.size == Int64(try await stores[2].auditEntries(after: 0, limit: 10_000).count))
+        for store in stores { store.close() }
+    }
+
+    @Test(
+        "a starting instance leaves another's execution alone; past its lease it ends outcome_unknown and the late result is refused"
+    )
+    func leases() async throws {
+        let stores = try await Self.instances(2, lease: 60)
+        let request = try fixture.medium()
+        _ = try await stores[0].create(request)
+        _ = try await stores[0].decide(fixture.approval(of: request), now: fixture.start.addingTimeInterval(10))
+        let start = fixture.start.addingTimeInterval(20)
+        let claimed = try #require(try await stores[0].claim(id: request.id, now: start))
+        // Instance B starts while A executes: A holds the lease, nothing is abandoned.
+        #expect(try await stores[1].abandonExecuting(now: start.addingTimeInterval(5)).isEmpty)
+        #expect(try await stores[1].abandonExpiredLeases(now: start.addingTimeInterval(59)).isEmpty)
+        // A stalls past its lease: B's sweep ends the execution as outcome_unknown.
+        let ended = try await stores[1].abandonExpiredLeases(now: start.addingTimeInterval(61))
+        #expect(ended.map(\.id) == [request.id] && ended.first?.state == .outcomeUnknown)
+        // A wakes up and tries to record its result: refused, the outcome stays unknown.
+        await #expect(throws: StoreError.self) {
+            _ = try await stores[0].complete(
+                claimed: claimed,
+                outcome: .executed(["late": true]),
+                now: start.addingTimeInterval(62)
+            )
+        }
+        #expect(try await stores[1].request(id: request.id)?.state == .outcomeUnknown)
+        let kinds = try await stores[1].auditEntries(forRequest: request.id).map(\.text)
+        #expect(kinds.contains { $0.contains(AuditKind.outcomeUnknown) })
+        #expect(!kinds.contains { $0.contains(#""kind":"action.executed""#) })
         for store in stores { store.close() }
     }
 

@@ -77,7 +77,21 @@ public protocol ActionStore: Sendable {
     func expire(now: Date) async throws -> [ActionRequest]
 
     /// Marks every request still `executing` as `outcome_unknown` (call once at start-up).
+    ///
+    /// A store shared by several instances marks only executions whose lease has run out (another
+    /// instance may be executing the others right now).
     func abandonExecuting(now: Date) async throws -> [ActionRequest]
+
+    /// Marks as `outcome_unknown` the executions whose lease has run out (their worker stalled or
+    /// its instance died); a late result from such a worker is refused. Called periodically.
+    ///
+    /// A store used by one process has no leases: its executions end only with the process.
+    func abandonExpiredLeases(now: Date) async throws -> [ActionRequest]
+}
+
+extension ActionStore {
+    /// No leases: nothing to abandon while the process runs.
+    public func abandonExpiredLeases(now: Date) async throws -> [ActionRequest] { [] }
 }
 
 extension ActionStore {

@@ -260,4 +260,10 @@ public struct NotifyingStore: ActionStore {
         for request in abandoned { events.notify(request.id) }
         return abandoned
     }
+
+    public func abandonExpiredLeases(now: Date) async throws -> [ActionRequest] {
+        let abandoned = try await base.abandonExpiredLeases(now: now)
+        for request in abandoned { events.notify(request.id) }
+        return abandoned
+    }
 }

@@ -250,7 +250,7 @@ extension PostgresStore: ActionStore {
 
     public func expire(now: Date) async throws -> [ActionRequest] {
         let instant = now.timeIntervalSince1970
-        return try await transaction { connection in
+        let expired = try await transaction { connection in
             // SKIP LOCKED: a request another instance is deciding is left for the next sweep.
             let due = try await rows(
                 "SELECT \(unescaped: RequestRecord.selectColumns) FROM action_requests WHERE state = 'pending' AND expires_at <= \(instant) FOR UPDATE SKIP LOCKED",
@@ -265,6 +265,7 @@ extension PostgresStore: ActionStore {
             }
             return expired
         }
+        return expired
     }
 
     public func extend(id: String, until: Date, actor: String, now: Date) async throws -> ActionRequest {
@@ -292,10 +293,20 @@ extension PostgresStore: ActionStore {
         }
     }
 
+    /// Ends as `outcome_unknown` the executions whose lease has run out: on PostgreSQL other
+    /// instances may be executing right now, so at start-up too only an execution nobody holds any
+    /// more is ended (its worker stalled or its instance died).
     public func abandonExecuting(now: Date) async throws -> [ActionRequest] {
-        try await transaction { connection in
+        try await abandonExpiredLeases(now: now)
+    }
+
+    /// Ends as `outcome_unknown` the executions whose lease has run out; a late result from such a
+    /// worker is then refused (the conditional update finds the request no longer executing).
+    public func abandonExpiredLeases(now: Date) async throws -> [ActionRequest] {
+        let instant = now.timeIntervalSince1970
+        return try await transaction { connection in
             let stuck = try await rows(
-                "SELECT \(unescaped: RequestRecord.selectColumns) FROM action_requests WHERE state = 'executing' FOR UPDATE",
+                "SELECT \(unescaped: RequestRecord.selectColumns) FROM action_requests WHERE state = 'executing' AND (lease_until IS NULL OR lease_until <= \(instant)) FOR UPDATE SKIP LOCKED",
                 on: connection
             )
             var abandoned: [ActionRequest] = []
@@ -338,10 +349,11 @@ extension PostgresStore: ActionStore {
         let result = updated.result.map(CanonicalJSON.string)
         let from = transition.from.map(\.rawValue)
         let fence: Int64 = transition == .claim ? 1 : 0
+        let leaseUntil: Double? = transition == .claim ? now.timeIntervalSince1970 + lease : nil
         let changed = try await rows(
             """
             UPDATE action_requests SET state = \(updated.state.rawValue), updated_at = \(now.timeIntervalSince1970),
-                result = \(result), failure = \(updated.failure), fence = fence + \(fence)
+                result = \(result), failure = \(updated.failure), fence = fence + \(fence), lease_until = \(leaseUntil)
             WHERE id = \(updated.id) AND state = ANY(\(from)) RETURNING id
             """,
             on: connection

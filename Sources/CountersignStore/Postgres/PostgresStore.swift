@@ -1,5 +1,5 @@
 import Countersign
-import Foundation
+public import Foundation
 public import Logging
 import NIOCore
 import PostgresNIO
@@ -16,6 +16,8 @@ import PostgresNIO
 public final class PostgresStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// How long a claim holds an execution before another instance may end it as outcome_unknown.
+    public let lease: TimeInterval
     private let runner: Task<Void, Never>
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`)
@@ -23,11 +25,17 @@ public final class PostgresStore: Sendable {
     ///
     /// - Parameters:
     ///   - url: The database's URL.
+    ///   - lease: How long a claim holds an execution (longer than any connector call).
     ///   - logger: Where the driver logs (never with query values).
     /// - Throws: ``StoreError`` for a malformed URL; the driver's error when the database cannot
     ///   be reached or migrated.
-    public init(url: String, logger: Logger = Logger(label: "countersign.postgres")) async throws {
+    public init(
+        url: String,
+        lease: TimeInterval = 300,
+        logger: Logger = Logger(label: "countersign.postgres")
+    ) async throws {
         self.logger = logger
+        self.lease = lease
         let client = PostgresClient(configuration: try Self.configuration(url), backgroundLogger: logger)
         self.client = client
         runner = Task { await client.run() }
@@ -295,7 +303,12 @@ enum PostgresMigrations {
                 )
                 """,
                 "CREATE INDEX personal_tokens_email ON personal_tokens (email)",
-            ]
+            ],
+            [
+                // An execution's lease: another instance may end it as outcome_unknown only after it.
+                "ALTER TABLE action_requests ADD COLUMN lease_until double precision",
+                "CREATE INDEX action_requests_executing_lease ON action_requests (lease_until) WHERE state = 'executing'",
+            ],
         ]
     }
 }
