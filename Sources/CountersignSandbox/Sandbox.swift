@@ -5,6 +5,10 @@ public import Foundation
 public import Hummingbird
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The sandbox providers that ship with Countersign: GitHub and Slack as local HTTP services that
 /// speak the same endpoints with the same request validation, keep their state in the data
 /// directory (`sandbox/state.json`) and show what they received (`sandbox/received.jsonl`, and the
@@ -339,22 +343,16 @@ public final class Sandbox: Sendable {
             credential: credential,
             arguments: Self.shown(answer.shown)
         )
-        log.withLock {
-            $0.append(entry)
-            if $0.count > 500 { $0.removeFirst($0.count - 500) }
-        }
-        let line = CanonicalJSON.string(entry.json) + "\n"
-        let url = directory.appending(path: "received.jsonl")
-        if let handle = try? FileHandle(forWritingTo: url) {
-            _ = try? handle.seekToEnd()
-            try? handle.write(contentsOf: Data(line.utf8))
-            try? handle.close()
-        } else {
-            _ = FileManager.default.createFile(
-                atPath: url.path,
-                contents: Data(line.utf8),
-                attributes: [.posixPermissions: 0o600]
-            )
+        let line = Array((CanonicalJSON.string(entry.json) + "\n").utf8)
+        let file = directory.appending(path: "received.jsonl").path
+        log.withLock { log in
+            log.append(entry)
+            if log.count > 500 { log.removeFirst(log.count - 500) }
+            // One write with O_APPEND, in the log's order: concurrent calls never overwrite each other.
+            let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { return }
+            _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            close(descriptor)
         }
     }
 
