@@ -339,3 +339,31 @@ struct DecisionRecord {
         )
     }
 }
+
+extension RequestEdit {
+    /// An approver's edit as a store reads it back: the `request_edits` columns as stored, and the
+    /// request as it stands (the edited action, its assessment and impact).
+    static func stored(
+        request: ActionRequest,
+        editor: String,
+        editedAt: Double,
+        originalDigest: String,
+        originalArguments: String,
+        changed: String
+    ) throws -> RequestEdit {
+        guard let digest = ActionDigest(originalDigest),
+            let paths = try JSONParser().parse(Array(changed.utf8)).arrayValue
+        else { throw StoreError.corrupt("an approver's edit") }
+        return RequestEdit(
+            requestID: request.id,
+            editor: editor,
+            editedAt: Date(timeIntervalSince1970: editedAt),
+            originalDigest: digest,
+            originalArguments: try JSONParser().parse(Array(originalArguments.utf8)),
+            action: request.action,
+            assessment: request.assessment,
+            impact: request.impact,
+            changed: paths.compactMap(\.stringValue)
+        )
+    }
+}

@@ -73,19 +73,13 @@ extension SQLiteStore {
                 ),
                 let request = try RequestRecord.find(requestID, in: db)?.request()
             else { return nil }
-            guard let originalDigest = ActionDigest(row["original_digest"] as String),
-                let changed = try JSONParser().parse(Array((row["changed"] as String).utf8)).arrayValue
-            else { throw StoreError.corrupt("an approver's edit") }
-            return RequestEdit(
-                requestID: requestID,
+            return try RequestEdit.stored(
+                request: request,
                 editor: row["editor"],
-                editedAt: Date(timeIntervalSince1970: row["edited_at"]),
-                originalDigest: originalDigest,
-                originalArguments: try JSONParser().parse(Array((row["original_arguments"] as String).utf8)),
-                action: request.action,
-                assessment: request.assessment,
-                impact: request.impact,
-                changed: changed.compactMap(\.stringValue)
+                editedAt: row["edited_at"],
+                originalDigest: row["original_digest"],
+                originalArguments: row["original_arguments"],
+                changed: row["changed"]
             )
         }
     }

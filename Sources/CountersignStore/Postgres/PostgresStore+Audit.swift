@@ -190,19 +190,13 @@ extension PostgresStore {
                 ).first?.makeRandomAccess(),
                 let request = try await find(requestID, on: connection)
             else { return nil }
-            guard let originalDigest = ActionDigest(try row[2].decode(String.self)),
-                let changed = try JSONParser().parse(Array(try row[4].decode(String.self).utf8)).arrayValue
-            else { throw StoreError.corrupt("an approver's edit") }
-            return RequestEdit(
-                requestID: requestID,
+            return try RequestEdit.stored(
+                request: request,
                 editor: try row[0].decode(String.self),
-                editedAt: Date(timeIntervalSince1970: try row[1].decode(Double.self)),
-                originalDigest: originalDigest,
-                originalArguments: try JSONParser().parse(Array(try row[3].decode(String.self).utf8)),
-                action: request.action,
-                assessment: request.assessment,
-                impact: request.impact,
-                changed: changed.compactMap(\.stringValue)
+                editedAt: try row[1].decode(Double.self),
+                originalDigest: try row[2].decode(String.self),
+                originalArguments: try row[3].decode(String.self),
+                changed: try row[4].decode(String.self)
             )
         }
     }
