@@ -1,4 +1,5 @@
 import Countersign
+import CountersignConnectors
 import CountersignStore
 import Foundation
 import Synchronization
@@ -59,6 +60,42 @@ struct PostgresInstancesTests {
         let head = try await stores[0].auditHead()
         #expect(verification.entries == Int(head.size))
         #expect(head.size == Int64(try await stores[2].auditEntries(after: 0, limit: 10_000).count))
+        for store in stores { store.close() }
+    }
+
+    @Test("100 approve-and-execute attempts spread over three instances: approved once, the connector runs once")
+    func executesOnce() async throws {
+        let stores = try await Self.instances()
+        let workspace = try TemporaryDirectory()
+        let executors = try stores.map { store in
+            Executor(store: store, connectors: [try FilesConnector(root: workspace.url.path)])
+        }
+        let request = try fixture.request("files.append", ["path": "ledger.txt", "content": "paid invoice 42\n"])
+        #expect(request.state == .pending)
+        _ = try await stores[0].create(request)
+        let results = try await withThrowingTaskGroup(of: (approved: Bool, executed: Bool).self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    let store = stores[index % 3]
+                    // Each attempt approves (as one of three approvers) and then tries to execute.
+                    let approver = ["bob@acme.test", "carl@acme.test", "dora@acme.test"][index % 3]
+                    let approved =
+                        (try? await store.decide(
+                            fixture.approval(of: request, by: approver),
+                            now: fixture.start.addingTimeInterval(10)
+                        )) != nil
+                    let executed = try await executors[index % 3].execute(requestID: request.id)?.state == .executed
+                    return (approved, executed)
+                }
+            }
+            return try await group.reduce(into: [(approved: Bool, executed: Bool)]()) { $0.append($1) }
+        }
+        #expect(results.filter(\.approved).count == 1)
+        #expect(results.filter(\.executed).count == 1)
+        let ledger = try String(contentsOf: workspace.url.appending(path: "ledger.txt"), encoding: .utf8)
+        #expect(ledger == "paid invoice 42\n")
+        #expect(try await stores[1].request(id: request.id)?.state == .executed)
+        #expect(try await stores[2].fencingNumber(of: request.id) == 1)
         for store in stores { store.close() }
     }
 
