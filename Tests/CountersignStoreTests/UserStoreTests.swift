@@ -112,6 +112,50 @@ struct UserStoreTests {
         }
     }
 
+    @Test(
+        "a web session round-trips, is touched forward only, replaced at step-up, ended, and audited",
+        arguments: StoreBackend.allCases
+    )
+    func sessions(backend: StoreBackend) async throws {
+        let opened = try await backend.open()
+        let store = opened.store
+        try await add("ana@acme.test", to: store)
+        let authentication = AuthenticationRecord(method: .oidc, authTime: now, acr: "urn:mfa", amr: ["pwd", "otp"])
+        let first = WebSession(
+            id: "s-1",
+            secretHash: Array(repeating: 7, count: 32),
+            email: "ana@acme.test",
+            createdAt: now,
+            lastSeenAt: now,
+            authentication: authentication
+        )
+        try await store.startSession(first, replacing: nil, event: "signed_in")
+        #expect(try await store.session(id: "s-1") == first)
+        try await store.touchSession(id: "s-1", at: now.addingTimeInterval(60))
+        try await store.touchSession(id: "s-1", at: now.addingTimeInterval(30))
+        #expect(try await store.session(id: "s-1")?.lastSeenAt == now.addingTimeInterval(60))
+        // Step-up replaces the session; the old one is gone.
+        let second = WebSession(
+            id: "s-2",
+            secretHash: Array(repeating: 9, count: 32),
+            email: "ana@acme.test",
+            createdAt: now.addingTimeInterval(90),
+            lastSeenAt: now.addingTimeInterval(90),
+            authentication: AuthenticationRecord(method: .totp, authTime: now.addingTimeInterval(90))
+        )
+        try await store.startSession(second, replacing: "s-1", event: "stepped_up")
+        #expect(try await store.session(id: "s-1") == nil)
+        #expect(try await store.session(id: "s-2") == second)
+        try await store.endSession(id: "s-2", at: now.addingTimeInterval(120))
+        #expect(try await store.session(id: "s-2") == nil)
+        let audit = try await store.auditEntries(after: 0, limit: 100).map(\.text)
+        #expect(
+            ["signed_in", "stepped_up", "signed_out"].allSatisfy { change in audit.contains { $0.contains(change) } }
+        )
+        // The secret's hash is kept, never anything that would let one forge the cookie.
+        #expect(!audit.joined().contains("secret"))
+    }
+
     @Test("a sealed secret opens only for the address it was sealed for")
     func sealedContext() throws {
         let box = try SecretBox(rawKey: SecretBox.generateRawKey())

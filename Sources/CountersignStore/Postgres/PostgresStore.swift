@@ -309,6 +309,22 @@ enum PostgresMigrations {
                 "ALTER TABLE action_requests ADD COLUMN lease_until double precision",
                 "CREATE INDEX action_requests_executing_lease ON action_requests (lease_until) WHERE state = 'executing'",
             ],
+            [
+                """
+                CREATE TABLE web_sessions (
+                    id text PRIMARY KEY,
+                    secret_hash bytea NOT NULL CHECK (length(secret_hash) = 32),
+                    email text NOT NULL REFERENCES users (email),
+                    created_at double precision NOT NULL,
+                    last_seen_at double precision NOT NULL,
+                    auth_method text NOT NULL CHECK (auth_method IN ('password', 'totp', 'oidc')),
+                    auth_time double precision NOT NULL,
+                    acr text,
+                    amr text NOT NULL
+                )
+                """,
+                "CREATE INDEX web_sessions_email ON web_sessions (email)",
+            ],
         ]
     }
 }
