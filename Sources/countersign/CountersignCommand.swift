@@ -9,7 +9,7 @@ struct CountersignCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self, UsersCommand.self,
             ApprovalsCommand.self, ConnectionsCommand.self, ProvidersCommand.self, VaultCommand.self, MCPCommand.self,
-            DemoCommand.self,
+            MigrateCommand.self, DemoCommand.self,
         ]
     )
 }

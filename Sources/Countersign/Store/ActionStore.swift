@@ -170,7 +170,9 @@ public protocol AuditStore: Sendable {
 
 /// A storage operation that cannot be done.
 public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
-    private enum Base: Hashable, Sendable { case notFound, idempotencyConflict, illegalTransition, corrupt }
+    private enum Base: Hashable, Sendable {
+        case notFound, idempotencyConflict, illegalTransition, corrupt, unavailable
+    }
     private let base: Base
     private let detail: String
 
@@ -184,6 +186,9 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     }
     /// Stored data could not be read back.
     public static func corrupt(_ detail: String) -> Self { Self(base: .corrupt, detail: detail) }
+    /// The database cannot be used: a malformed address, unreachable, or refusing (never holding a
+    /// password).
+    public static func unavailable(_ detail: String) -> Self { Self(base: .unavailable, detail: detail) }
 
     /// Whether this is an idempotency conflict.
     public var isIdempotencyConflict: Bool { base == .idempotencyConflict }
@@ -197,6 +202,7 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
             "idempotency key \"\(detail)\" was already used for a different action; use a new key"
         case .illegalTransition: detail
         case .corrupt: "stored data is corrupt: \(detail)"
+        case .unavailable: "the database cannot be used: \(detail)"
         }
     }
 }

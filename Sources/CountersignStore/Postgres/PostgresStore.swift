@@ -43,20 +43,35 @@ public final class PostgresStore: Sendable {
             try await PostgresMigrations.migrate(client, logger: logger)
         } catch {
             runner.cancel()
-            throw error
+            throw Self.unavailable(error, url: url)
         }
     }
 
     deinit { runner.cancel() }
 
+    /// The schema's version: how many migration steps the database has applied.
+    public func schemaVersion() async throws -> Int {
+        try await rows("SELECT coalesce(max(version), 0) FROM countersign_migrations").first?.makeRandomAccess()[0]
+            .decode(Int.self) ?? 0
+    }
+
     /// Stops the connection pool.
     public func close() { runner.cancel() }
+
+    /// A driver's error in words that name the server but never the password.
+    static func unavailable(_ error: any Error, url: String) -> StoreError {
+        let place = URLComponents(string: url).map { "\($0.host ?? "?"):\($0.port ?? 5432)" } ?? "?"
+        if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
+            return .unavailable("PostgreSQL at \(place) refused: \(message)")
+        }
+        return .unavailable("could not connect to PostgreSQL at \(place)")
+    }
 
     static func configuration(_ url: String) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
             let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
         else {
-            throw StoreError.corrupt(
+            throw StoreError.unavailable(
                 "the database URL must look like postgres://user[:password]@host[:port]/database"
             )
         }
