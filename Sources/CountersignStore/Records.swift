@@ -367,3 +367,21 @@ extension RequestEdit {
         )
     }
 }
+
+extension ActionRequest {
+    /// The request with an execution's result or failure, and the transition that records it.
+    static func finishing(
+        _ request: ActionRequest,
+        with outcome: ExecutionOutcome
+    ) -> (ActionRequest, RequestTransition) {
+        var finished = request
+        switch outcome {
+        case .executed(let result):
+            finished.result = result
+            return (finished, .succeed)
+        case .failed(let reason):
+            finished.failure = reason
+            return (finished, .fail)
+        }
+    }
+}

@@ -29,7 +29,7 @@ extension SQLiteStore: WebSessionStore {
                 ]
             )
             _ = try AuditWriter.append(
-                Self.userChanged(
+                AuditEvent.userChange(
                     session.email,
                     change: event,
                     actor: "user:\(session.email)",
@@ -81,7 +81,7 @@ extension SQLiteStore: WebSessionStore {
             else { return }
             try db.execute(sql: "DELETE FROM web_sessions WHERE id = ?", arguments: [id])
             _ = try AuditWriter.append(
-                Self.userChanged(email, change: "signed_out", actor: "user:\(email)", at: now),
+                AuditEvent.userChange(email, change: "signed_out", actor: "user:\(email)", at: now),
                 in: db
             )
         }

@@ -23,7 +23,7 @@ extension SQLiteStore: UserStore {
                 ]
             )
             _ = try AuditWriter.append(
-                Self.userChanged(
+                AuditEvent.userChange(
                     user.email,
                     change: "created",
                     actor: actor,
@@ -59,7 +59,10 @@ extension SQLiteStore: UserStore {
                 arguments: [Data(sealedSecret), email]
             )
             guard db.changesCount == 1 else { throw UserError.notFound(email) }
-            _ = try AuditWriter.append(Self.userChanged(email, change: "totp_enrolled", actor: actor, at: now), in: db)
+            _ = try AuditWriter.append(
+                AuditEvent.userChange(email, change: "totp_enrolled", actor: actor, at: now),
+                in: db
+            )
         }
     }
 
@@ -89,7 +92,7 @@ extension SQLiteStore: UserStore {
                 arguments: [token.id, token.email, token.hash, token.createdAt.timeIntervalSince1970]
             )
             _ = try AuditWriter.append(
-                Self.userChanged(
+                AuditEvent.userChange(
                     token.email,
                     change: "token_issued",
                     actor: actor,
@@ -126,19 +129,8 @@ extension SQLiteStore: UserStore {
                 sql: "UPDATE personal_tokens SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL",
                 arguments: [now.timeIntervalSince1970, email]
             )
-            _ = try AuditWriter.append(Self.userChanged(email, change: "disabled", actor: actor, at: now), in: db)
+            _ = try AuditWriter.append(AuditEvent.userChange(email, change: "disabled", actor: actor, at: now), in: db)
         }
-    }
-
-    static func userChanged(
-        _ email: String,
-        change: String,
-        actor: String,
-        at: Date,
-        details: [String: JSONValue] = [:]
-    ) -> AuditEvent {
-        let data = details.merging(["user": .string(email), "change": .string(change)]) { _, new in new }
-        return AuditEvent(kind: AuditKind.userChanged, actor: actor, at: at, data: .object(data))
     }
 
     static func user(_ row: Row) throws -> User {

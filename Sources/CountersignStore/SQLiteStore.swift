@@ -184,7 +184,7 @@ extension SQLiteStore: ActionStore {
         let resultText = Self.resultText(outcome)
         return try await transaction { db in
             guard let request = try RequestRecord.find(id, in: db)?.request() else { throw StoreError.notFound(id) }
-            let (finished, transition) = Self.finishing(request, with: outcome)
+            let (finished, transition) = ActionRequest.finishing(request, with: outcome)
             let completed = try Self.apply(transition, to: finished, now: now, in: db, resultText: resultText)
             _ = try AuditWriter.append(event, in: db)
             return completed
@@ -195,28 +195,12 @@ extension SQLiteStore: ActionStore {
         guard claimed.state == .executing else { return try await complete(id: claimed.id, outcome: outcome, now: now) }
         let event = try AuditChain.prepare(.completion(of: claimed.id, outcome: outcome, at: now))
         let resultText = Self.resultText(outcome)
-        let (finished, transition) = Self.finishing(claimed, with: outcome)
+        let (finished, transition) = ActionRequest.finishing(claimed, with: outcome)
         return try await transaction { db in
             // The conditional update refuses the change unless the row is still executing.
             let completed = try Self.apply(transition, to: finished, now: now, in: db, resultText: resultText)
             _ = try AuditWriter.append(event, in: db)
             return completed
-        }
-    }
-
-    /// The request with an execution's result or failure, and the transition that records it.
-    static func finishing(
-        _ request: ActionRequest,
-        with outcome: ExecutionOutcome
-    ) -> (ActionRequest, RequestTransition) {
-        var finished = request
-        switch outcome {
-        case .executed(let result):
-            finished.result = result
-            return (finished, .succeed)
-        case .failed(let reason):
-            finished.failure = reason
-            return (finished, .fail)
         }
     }
 

@@ -54,6 +54,18 @@ extension AuditEvent {
         return events
     }
 
+    /// The event of a change to an approver's account or session (`created`, `signed_in`…).
+    public static func userChange(
+        _ email: String,
+        change: String,
+        actor: String,
+        at date: Date,
+        details: [String: JSONValue] = [:]
+    ) -> AuditEvent {
+        let data = details.merging(["user": .string(email), "change": .string(change)]) { _, new in new }
+        return AuditEvent(kind: AuditKind.userChanged, actor: actor, at: date, data: .object(data))
+    }
+
     /// The event of an approver's edit of a pending request's arguments.
     public static func edited(
         _ edit: RequestEdit,

@@ -84,7 +84,7 @@ extension PostgresStore: UserStore {
                     logger: logger
                 )
                 try await PostgresAudit.append(
-                    SQLiteStore.userChanged(
+                    AuditEvent.userChange(
                         user.email,
                         change: "created",
                         actor: actor,
@@ -116,7 +116,7 @@ extension PostgresStore: UserStore {
             )
             guard changed.count == 1 else { throw UserError.notFound(email) }
             try await PostgresAudit.append(
-                SQLiteStore.userChanged(email, change: "totp_enrolled", actor: actor, at: now),
+                AuditEvent.userChange(email, change: "totp_enrolled", actor: actor, at: now),
                 on: connection,
                 logger: logger
             )
@@ -146,7 +146,7 @@ extension PostgresStore: UserStore {
                 logger: logger
             )
             try await PostgresAudit.append(
-                SQLiteStore.userChanged(
+                AuditEvent.userChange(
                     token.email,
                     change: "token_issued",
                     actor: actor,
@@ -186,7 +186,7 @@ extension PostgresStore: UserStore {
                 logger: logger
             )
             try await PostgresAudit.append(
-                SQLiteStore.userChanged(email, change: "disabled", actor: actor, at: now),
+                AuditEvent.userChange(email, change: "disabled", actor: actor, at: now),
                 on: connection,
                 logger: logger
             )

@@ -230,7 +230,7 @@ extension PostgresStore: ActionStore {
         let event = try AuditChain.prepare(.completion(of: id, outcome: outcome, at: now))
         return try await transaction { connection in
             guard let request = try await find(id, on: connection) else { throw StoreError.notFound(id) }
-            let (finished, transition) = SQLiteStore.finishing(request, with: outcome)
+            let (finished, transition) = ActionRequest.finishing(request, with: outcome)
             let completed = try await apply(transition, to: finished, now: now, on: connection)
             _ = try await PostgresAudit.append(event, on: connection, logger: logger)
             return completed
@@ -240,7 +240,7 @@ extension PostgresStore: ActionStore {
     public func complete(claimed: ActionRequest, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
         guard claimed.state == .executing else { return try await complete(id: claimed.id, outcome: outcome, now: now) }
         let event = try AuditChain.prepare(.completion(of: claimed.id, outcome: outcome, at: now))
-        let (finished, transition) = SQLiteStore.finishing(claimed, with: outcome)
+        let (finished, transition) = ActionRequest.finishing(claimed, with: outcome)
         return try await transaction { connection in
             let completed = try await apply(transition, to: finished, now: now, on: connection)
             _ = try await PostgresAudit.append(event, on: connection, logger: logger)

@@ -26,7 +26,7 @@ extension PostgresStore: WebSessionStore {
                 logger: logger
             )
             try await PostgresAudit.append(
-                SQLiteStore.userChanged(
+                AuditEvent.userChange(
                     session.email,
                     change: event,
                     actor: "user:\(session.email)",
@@ -79,7 +79,7 @@ extension PostgresStore: WebSessionStore {
                 ).first?.makeRandomAccess()[0].decode(String.self)
             else { return }
             try await PostgresAudit.append(
-                SQLiteStore.userChanged(email, change: "signed_out", actor: "user:\(email)", at: now),
+                AuditEvent.userChange(email, change: "signed_out", actor: "user:\(email)", at: now),
                 on: connection,
                 logger: logger
             )
