@@ -258,6 +258,28 @@ public final class Sandbox: Sendable {
 
         var json: JSONValue? { try? JSONParser().parse(body) }
 
+        /// The form as the log shows it: codes, verifiers, secrets and refresh tokens redacted.
+        var shownForm: JSONValue {
+            var shown = form ?? [:]
+            for key in ["client_secret", "code", "code_verifier", "refresh_token"] where shown[key] != nil {
+                shown[key] = "[redacted]"
+            }
+            return .object(shown.mapValues(JSONValue.string))
+        }
+
+        /// A client's id and secret from HTTP Basic authentication, if the call carries them.
+        var basicCredentials: (id: String, secret: String)? {
+            guard let header = request.headers[.authorization], header.hasPrefix("Basic "),
+                let data = Data(base64Encoded: String(header.dropFirst(6)))
+            else { return nil }
+            let decoded = String(decoding: data, as: UTF8.self)
+            guard let colon = decoded.firstIndex(of: ":") else { return nil }
+            return (
+                String(decoded[..<colon]).removingPercentEncoding ?? "",
+                String(decoded[decoded.index(after: colon)...]).removingPercentEncoding ?? ""
+            )
+        }
+
         /// The server's own address, for the URLs the sandbox hands back.
         var origin: String { "http://\(request.head.authority ?? "127.0.0.1")" }
     }
@@ -497,17 +519,13 @@ public final class Sandbox: Sendable {
         guard let form = call.form else {
             return Answer(status: 400, body: ["error": "unsupported_content_type"])
         }
-        var shown = form
-        for key in ["client_secret", "code", "code_verifier", "refresh_token"] where shown[key] != nil {
-            shown[key] = "[redacted]"
-        }
         var answer = try issueTokens(
             .github,
             form: form,
             clientID: form["client_id"],
             clientSecret: form["client_secret"]
         )
-        answer.shown = .object(shown.mapValues(JSONValue.string))
+        answer.shown = call.shownForm
         if call.request.headers[.accept]?.contains("application/json") != true, let body = answer.body,
             case .object(let members) = body
         {
@@ -526,21 +544,11 @@ public final class Sandbox: Sendable {
         guard let form = call.form else {
             return Answer(status: 200, body: ["ok": false, "error": "invalid_form_data"])
         }
-        var clientID = form["client_id"]
-        var clientSecret = form["client_secret"]
-        if let basic = call.request.headers[.authorization], basic.hasPrefix("Basic "),
-            let decoded = Data(base64Encoded: String(basic.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
-            let colon = decoded.firstIndex(of: ":")
-        {
-            clientID = String(decoded[..<colon]).removingPercentEncoding
-            clientSecret = String(decoded[decoded.index(after: colon)...]).removingPercentEncoding
-        }
-        var shown = form
-        for key in ["client_secret", "code", "code_verifier", "refresh_token"] where shown[key] != nil {
-            shown[key] = "[redacted]"
-        }
+        let basic = call.basicCredentials
+        let clientID = basic?.id ?? form["client_id"]
+        let clientSecret = basic?.secret ?? form["client_secret"]
         var answer = try issueTokens(.slack, form: form, clientID: clientID, clientSecret: clientSecret)
-        answer.shown = .object(shown.mapValues(JSONValue.string))
+        answer.shown = call.shownForm
         return answer
     }
 
@@ -548,10 +556,6 @@ public final class Sandbox: Sendable {
     /// the ID token on the code exchange, refresh tokens that do not rotate, narrowing on refresh.
     func googleToken(_ call: Call) throws -> Answer {
         guard let form = call.form else { return Answer(status: 400, body: ["error": "invalid_request"]) }
-        var shown = form
-        for key in ["client_secret", "code", "code_verifier", "refresh_token"] where shown[key] != nil {
-            shown[key] = "[redacted]"
-        }
         var answer = try issueTokens(
             .google,
             form: form,
@@ -559,7 +563,7 @@ public final class Sandbox: Sendable {
             clientSecret: form["client_secret"],
             issuer: call.origin + "/sandbox/google"
         )
-        answer.shown = .object(shown.mapValues(JSONValue.string))
+        answer.shown = call.shownForm
         return answer
     }
 

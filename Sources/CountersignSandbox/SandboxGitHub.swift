@@ -532,12 +532,9 @@ extension Sandbox {
 
     /// GitHub's grant revocation: the app's client credentials (HTTP Basic) and the access token.
     private func githubRevoke(_ call: Call) throws -> Answer {
-        guard let basic = call.request.headers[.authorization], basic.hasPrefix("Basic "),
-            let decoded = Data(base64Encoded: String(basic.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
-            let colon = decoded.firstIndex(of: ":")
-        else { return Answer(status: 401, body: ["message": "Requires authentication"]) }
-        let clientID = String(decoded[..<colon]).removingPercentEncoding ?? ""
-        let secret = String(decoded[decoded.index(after: colon)...]).removingPercentEncoding ?? ""
+        guard let (clientID, secret) = call.basicCredentials else {
+            return Answer(status: 401, body: ["message": "Requires authentication"])
+        }
         return try mutate { world in
             guard let client = world.clients["github"], client.id == clientID,
                 client.id == call.parameters["client_id"],
