@@ -234,6 +234,7 @@ let package = Package(
             dependencies: [
                 "Countersign",
                 "CountersignStore",
+                "CountersignVault",
                 "CountersignConnectors",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -31,15 +31,7 @@ extension SQLiteStore: VaultStore {
                 sql: "INSERT INTO vault_keys (id, wrapped, state, created_at) VALUES (?, ?, 'active', ?)",
                 arguments: [key.id, Data(wrapped), key.createdAt.timeIntervalSince1970]
             )
-            _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.vaultKeyChanged,
-                    actor: actor,
-                    at: now,
-                    data: ["key": .string(key.id), "change": "added"]
-                ),
-                in: db
-            )
+            _ = try AuditWriter.append(VaultRecords.keyEvent(key.id, "added", actor: actor, at: now), in: db)
         }
     }
 
@@ -70,15 +62,7 @@ extension SQLiteStore: VaultStore {
                     sql: "UPDATE vault_keys SET state = 'retired', wrapped = NULL, retired_at = ? WHERE id = ?",
                     arguments: [now.timeIntervalSince1970, id]
                 )
-                _ = try AuditWriter.append(
-                    AuditEvent(
-                        kind: AuditKind.vaultKeyChanged,
-                        actor: actor,
-                        at: now,
-                        data: ["key": .string(id), "change": "retired"]
-                    ),
-                    in: db
-                )
+                _ = try AuditWriter.append(VaultRecords.keyEvent(id, "retired", actor: actor, at: now), in: db)
             }
             return unused
         }
@@ -105,14 +89,14 @@ extension SQLiteStore: VaultStore {
                         """,
                     arguments: [
                         connection.id, connection.principal, connection.provider, connection.account,
-                        CanonicalJSON.string(.array(connection.scopes.map(JSONValue.string))), Data(refreshToken.bytes),
+                        VaultRecords.scopesText(connection.scopes), Data(refreshToken.bytes),
                         refreshToken.keyID, connection.status.rawValue, connection.createdAt.timeIntervalSince1970,
                         connection.updatedAt.timeIntervalSince1970, connection.credential.rawValue,
                     ]
                 )
             }
             _ = try AuditWriter.append(
-                Self.connectionEvent(connection, "created", actor: actor, at: connection.createdAt),
+                VaultRecords.connectionEvent(connection, "created", actor: actor, at: connection.createdAt),
                 in: db
             )
         }
@@ -200,18 +184,14 @@ extension SQLiteStore: VaultStore {
             }
             try db.execute(sql: "DELETE FROM connections WHERE id = ?", arguments: [id])
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.connectionChanged,
+                VaultRecords.connectionDeleted(
+                    id: id,
+                    principal: row[0],
+                    provider: row[1],
+                    account: row[2],
+                    providerRevocation: providerRevocation,
                     actor: actor,
-                    at: now,
-                    data: [
-                        "connection": .string(id),
-                        "change": "deleted",
-                        "principal": .string(row[0]),
-                        "provider": .string(row[1]),
-                        "account": .string(row[2]),
-                        "providerRevocation": .string(providerRevocation),
-                    ]
+                    at: now
                 ),
                 in: db
             )
@@ -219,7 +199,7 @@ extension SQLiteStore: VaultStore {
     }
 
     public func setProviderClient(_ record: ProviderClientRecord, actor: String) async throws {
-        let settings = CanonicalJSON.string(.object(record.settings.mapValues(JSONValue.string)))
+        let settings = VaultRecords.settingsText(record.settings)
         try await transaction { db in
             try Self.refusingStaleKey {
                 try db.execute(
@@ -237,28 +217,7 @@ extension SQLiteStore: VaultStore {
                     ]
                 )
             }
-            _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.providerClientChanged,
-                    actor: actor,
-                    at: record.updatedAt,
-                    data: [
-                        "provider": .string(record.provider),
-                        "clientID": .string(record.clientID),
-                        "redirectURI": .string(record.redirectURI),
-                        "source": .string(record.source),
-                        // `token` and `authorization` are names the audit refuses, as they may hold secrets.
-                        "settings": .object(
-                            Dictionary(
-                                uniqueKeysWithValues: record.settings.map {
-                                    (record.source == "oauth" ? "\($0.key)Endpoint" : $0.key, .string($0.value))
-                                }
-                            )
-                        ),
-                    ]
-                ),
-                in: db
-            )
+            _ = try AuditWriter.append(VaultRecords.providerClientEvent(record, actor: actor), in: db)
         }
     }
 
@@ -306,7 +265,7 @@ extension SQLiteStore: VaultStore {
                 connectionID: connectionID,
                 scopeKey: scopeKey,
                 token: SealedSecret(keyID: row[1], bytes: Array(row[0] as Data)),
-                grantedScopes: try Self.scopes(row[2], of: connectionID),
+                grantedScopes: try VaultRecords.scopes(row[2], of: connectionID),
                 expiresAt: Date(timeIntervalSince1970: row[3])
             )
         }
@@ -322,12 +281,7 @@ extension SQLiteStore: VaultStore {
                 )
             else { throw VaultError(.connectionNotFound, "no connection \(connectionID)") }
             let (connection, sealed) = try Self.connection(from: row)
-            guard connection.status == .active else {
-                throw VaultError(
-                    .needsReconsent,
-                    "the \(connection.provider) connection of \(connection.principal) needs to be connected again: \(Self.reconnectHint(connection))"
-                )
-            }
+            guard connection.status == .active else { throw VaultRecords.needsReconsent(connection) }
             if let holder = row[11] as String?, holder != owner, let end = row[12] as Double?,
                 end > now.timeIntervalSince1970
             {
@@ -349,7 +303,7 @@ extension SQLiteStore: VaultStore {
         actor: String,
         now: Date
     ) async throws {
-        let granted = CanonicalJSON.string(.array(cache.grantedScopes.map(JSONValue.string)))
+        let granted = VaultRecords.scopesText(cache.grantedScopes)
         try await transaction { db in
             try Self.refusingStaleKey {
                 if let refreshToken {
@@ -389,12 +343,7 @@ extension SQLiteStore: VaultStore {
             }
             if refreshToken != nil {
                 _ = try AuditWriter.append(
-                    AuditEvent(
-                        kind: AuditKind.connectionChanged,
-                        actor: actor,
-                        at: now,
-                        data: ["connection": .string(connectionID), "change": "refresh_token_rotated"]
-                    ),
+                    VaultRecords.connectionChange(connectionID, "refresh_token_rotated", actor: actor, at: now),
                     in: db
                 )
             }
@@ -424,14 +373,12 @@ extension SQLiteStore: VaultStore {
             guard db.changesCount == 1 else { return }
             try db.execute(sql: "DELETE FROM access_tokens WHERE connection_id = ?", arguments: [connectionID])
             _ = try AuditWriter.append(
-                AuditEvent(
-                    kind: AuditKind.connectionChanged,
+                VaultRecords.connectionChange(
+                    connectionID,
+                    "needs_reconsent",
+                    reason: needsReconsent,
                     actor: actor,
-                    at: now,
-                    data: [
-                        "connection": .string(connectionID), "change": "needs_reconsent",
-                        "reason": .string(needsReconsent),
-                    ]
+                    at: now
                 ),
                 in: db
             )
@@ -439,7 +386,7 @@ extension SQLiteStore: VaultStore {
     }
 
     public func replaceConnection(_ connection: Connection, refreshToken: SealedSecret, actor: String) async throws {
-        let scopes = CanonicalJSON.string(.array(connection.scopes.map(JSONValue.string)))
+        let scopes = VaultRecords.scopesText(connection.scopes)
         try await transaction { db in
             try Self.refusingStaleKey {
                 try db.execute(
@@ -460,7 +407,7 @@ extension SQLiteStore: VaultStore {
             }
             try db.execute(sql: "DELETE FROM access_tokens WHERE connection_id = ?", arguments: [connection.id])
             _ = try AuditWriter.append(
-                Self.connectionEvent(connection, "reconnected", actor: actor, at: connection.updatedAt),
+                VaultRecords.connectionEvent(connection, "reconnected", actor: actor, at: connection.updatedAt),
                 in: db
             )
         }
@@ -480,7 +427,7 @@ extension SQLiteStore: VaultStore {
                     """,
                 arguments: [
                     flow.id, Data(startKeyHash), flow.provider, flow.principal,
-                    CanonicalJSON.string(.array(flow.scopes.map(JSONValue.string))), flow.actor,
+                    VaultRecords.scopesText(flow.scopes), flow.actor,
                     flow.createdAt.timeIntervalSince1970, flow.expiresAt.timeIntervalSince1970,
                 ]
             )
@@ -564,7 +511,7 @@ extension SQLiteStore: VaultStore {
             id: id,
             provider: row[1],
             principal: row[2],
-            scopes: try scopes(row[3], of: id),
+            scopes: try VaultRecords.scopes(row[3], of: id),
             actor: row[4],
             createdAt: Date(timeIntervalSince1970: row[5]),
             expiresAt: Date(timeIntervalSince1970: row[6])
@@ -592,60 +539,21 @@ extension SQLiteStore: VaultStore {
         }
     }
 
-    /// The audit event of a connection made or made again: who, which account, which scopes.
-    private static func connectionEvent(
-        _ connection: Connection,
-        _ change: String,
-        actor: String,
-        at: Date
-    )
-        -> AuditEvent
-    {
-        AuditEvent(
-            kind: AuditKind.connectionChanged,
-            actor: actor,
-            at: at,
-            data: [
-                "connection": .string(connection.id),
-                "change": .string(change),
-                "principal": .string(connection.principal),
-                "provider": .string(connection.provider),
-                "account": .string(connection.account),
-                "scopes": .array(connection.scopes.map(JSONValue.string)),
-            ]
-        )
-    }
-
-    /// What to run to connect an account again.
-    static func reconnectHint(_ connection: Connection) -> String {
-        "run `countersign connections connect \(connection.provider) --principal \(connection.principal)`"
-    }
-
     private static let providerClientSelect = """
         SELECT provider, client_id, client_secret, key_id, redirect_uri, endpoints, updated_at, source FROM provider_clients
         """
 
     private static func providerClient(from row: Row) throws -> ProviderClientRecord {
         let provider: String = row[0]
-        guard case .object(let members) = try JSONParser().parse(row[5] as String) else {
-            throw StoreError.corrupt("the client registration of \(provider) is unreadable")
-        }
         return ProviderClientRecord(
             provider: provider,
             clientID: row[1],
             clientSecret: SealedSecret(keyID: row[3], bytes: Array(row[2] as Data)),
             redirectURI: row[4],
             source: row[7],
-            settings: members.compactMapValues(\.stringValue),
+            settings: try VaultRecords.settings(row[5], of: provider),
             updatedAt: Date(timeIntervalSince1970: row[6])
         )
-    }
-
-    private static func scopes(_ text: String, of id: String) throws -> [String] {
-        guard let scopes = try JSONParser().parse(text).arrayValue?.compactMap(\.stringValue) else {
-            throw StoreError.corrupt("the scopes of \(id) are unreadable")
-        }
-        return scopes
     }
 
     /// Runs `body`, turning the schema's refusal of a secret sealed with a key that is not active into
@@ -653,12 +561,10 @@ extension SQLiteStore: VaultStore {
     private static func refusingStaleKey(_ body: () throws -> Void) throws {
         do {
             try body()
-        } catch let error as DatabaseError where error.message?.contains(staleKeyMessage) == true {
-            throw VaultError(.staleKey, "the data key is no longer active; another process rotated the vault's key")
+        } catch let error as DatabaseError where error.message?.contains(VaultRecords.staleKeyMessage) == true {
+            throw VaultRecords.staleKey
         }
     }
-
-    static let staleKeyMessage = "sealed with a data key that is not active"
 
     private static let connectionColumns = """
         SELECT id, principal, provider, account, scopes, refresh_token, key_id, status, created_at, updated_at,
@@ -670,7 +576,7 @@ extension SQLiteStore: VaultStore {
         let id: String = row[0]
         guard let status = Connection.Status(rawValue: row[7]),
             let credential = Connection.Credential(rawValue: row[10]),
-            let scopes = try JSONParser().parse(row[4] as String).arrayValue?.compactMap(\.stringValue)
+            let scopes = try? VaultRecords.scopes(row[4], of: id)
         else { throw StoreError.corrupt("connection \(id) is unreadable") }
         return (
             Connection(

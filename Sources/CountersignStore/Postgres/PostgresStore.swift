@@ -340,6 +340,141 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX web_sessions_email ON web_sessions (email)",
             ],
+            vaultStep,
+        ]
+    }
+
+    /// The vault's tables: data keys, connections, provider clients, cached access tokens and
+    /// connect flows.
+    ///
+    /// A secret may only be written sealed with the active data key (checked with
+    /// the key's row locked, so a rotation committing meanwhile waits), and a key's material is
+    /// destroyed only once nothing is sealed with it.
+    static var vaultStep: [String] {
+        [
+            """
+            CREATE TABLE vault_keys (
+                id text PRIMARY KEY CHECK (id LIKE 'dk_%' AND length(id) = 19),
+                wrapped bytea CHECK ((wrapped IS NULL) = (state = 'retired')),
+                state text NOT NULL CHECK (state IN ('active', 'decrypt_only', 'retired')),
+                created_at double precision NOT NULL,
+                retired_at double precision
+            )
+            """,
+            "CREATE UNIQUE INDEX vault_keys_one_active ON vault_keys (state) WHERE state = 'active'",
+            """
+            CREATE TABLE connections (
+                id text PRIMARY KEY CHECK (id LIKE 'conn_%' AND length(id) = 29),
+                principal text NOT NULL,
+                provider text NOT NULL,
+                account text NOT NULL,
+                scopes text NOT NULL,
+                refresh_token bytea NOT NULL CHECK (length(refresh_token) > 28),
+                key_id text NOT NULL REFERENCES vault_keys (id),
+                status text NOT NULL CHECK (status IN ('active', 'needs_reconsent')),
+                created_at double precision NOT NULL,
+                updated_at double precision NOT NULL,
+                credential text NOT NULL DEFAULT 'refresh_token' CHECK (credential IN ('refresh_token', 'access_token')),
+                refresh_owner text,
+                refresh_until double precision,
+                UNIQUE (principal, provider, account)
+            )
+            """,
+            "CREATE INDEX connections_key ON connections (key_id)",
+            """
+            CREATE TABLE provider_clients (
+                provider text PRIMARY KEY,
+                client_id text NOT NULL CHECK (length(client_id) > 0),
+                client_secret bytea NOT NULL CHECK (length(client_secret) > 28),
+                key_id text NOT NULL REFERENCES vault_keys (id),
+                redirect_uri text NOT NULL,
+                endpoints text NOT NULL,
+                updated_at double precision NOT NULL,
+                source text NOT NULL DEFAULT 'oauth' CHECK (source IN ('oauth', 'auth0', 'auth0-management'))
+            )
+            """,
+            """
+            CREATE TABLE access_tokens (
+                connection_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+                scope_key text NOT NULL,
+                token bytea NOT NULL CHECK (length(token) > 28),
+                key_id text NOT NULL REFERENCES vault_keys (id),
+                granted_scopes text NOT NULL,
+                expires_at double precision NOT NULL,
+                PRIMARY KEY (connection_id, scope_key)
+            )
+            """,
+            """
+            CREATE TABLE connect_flows (
+                id text PRIMARY KEY CHECK (id LIKE 'flow_%' AND length(id) = 29),
+                start_key_hash bytea NOT NULL CHECK (length(start_key_hash) = 32),
+                state_hash bytea UNIQUE CHECK (state_hash IS NULL OR length(state_hash) = 32),
+                binder_hash bytea CHECK (binder_hash IS NULL OR length(binder_hash) = 32),
+                verifier bytea,
+                key_id text REFERENCES vault_keys (id),
+                provider text NOT NULL,
+                principal text NOT NULL,
+                scopes text NOT NULL,
+                actor text NOT NULL,
+                created_at double precision NOT NULL,
+                expires_at double precision NOT NULL,
+                opened_at double precision,
+                finished_at double precision,
+                CHECK ((opened_at IS NULL) = (state_hash IS NULL)),
+                CHECK ((verifier IS NULL) = (key_id IS NULL))
+            )
+            """,
+            """
+            CREATE FUNCTION countersign_sealed_with_active_key() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.key_id IS NOT NULL
+                    AND (SELECT state FROM vault_keys WHERE id = NEW.key_id FOR SHARE) IS DISTINCT FROM 'active' THEN
+                    RAISE EXCEPTION '\(VaultRecords.staleKeyMessage)';
+                END IF;
+                RETURN NEW;
+            END $$
+            """,
+            """
+            CREATE TRIGGER connections_active_key BEFORE INSERT OR UPDATE OF key_id, refresh_token ON connections
+            FOR EACH ROW EXECUTE FUNCTION countersign_sealed_with_active_key()
+            """,
+            """
+            CREATE TRIGGER provider_clients_active_key BEFORE INSERT OR UPDATE OF key_id, client_secret
+            ON provider_clients FOR EACH ROW EXECUTE FUNCTION countersign_sealed_with_active_key()
+            """,
+            """
+            CREATE TRIGGER access_tokens_active_key BEFORE INSERT OR UPDATE ON access_tokens
+            FOR EACH ROW EXECUTE FUNCTION countersign_sealed_with_active_key()
+            """,
+            """
+            CREATE TRIGGER connect_flows_active_key BEFORE UPDATE OF verifier ON connect_flows
+            FOR EACH ROW EXECUTE FUNCTION countersign_sealed_with_active_key()
+            """,
+            """
+            CREATE FUNCTION countersign_retire_unused_key() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.state = 'retired' AND (
+                    EXISTS (SELECT 1 FROM connections WHERE key_id = NEW.id)
+                    OR EXISTS (SELECT 1 FROM provider_clients WHERE key_id = NEW.id)
+                    OR EXISTS (SELECT 1 FROM access_tokens WHERE key_id = NEW.id)
+                    OR EXISTS (SELECT 1 FROM connect_flows WHERE key_id = NEW.id)) THEN
+                    RAISE EXCEPTION 'a data key still in use cannot be retired';
+                END IF;
+                RETURN NEW;
+            END $$
+            """,
+            """
+            CREATE TRIGGER vault_keys_retire_unused BEFORE UPDATE OF state ON vault_keys
+            FOR EACH ROW EXECUTE FUNCTION countersign_retire_unused_key()
+            """,
+            """
+            CREATE FUNCTION countersign_keys_not_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'data keys are retired, never deleted'; END $$
+            """,
+            """
+            CREATE TRIGGER vault_keys_no_delete BEFORE DELETE ON vault_keys
+            FOR EACH ROW EXECUTE FUNCTION countersign_keys_not_deleted()
+            """,
         ]
     }
 }
