@@ -174,6 +174,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test support: a real PostgreSQL server for the tests (never part of a product).
+        .target(
+            name: "CountersignTestSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CountersignTests",
             dependencies: ["Countersign", "CountersignConnectors"],
@@ -200,6 +210,9 @@ let package = Package(
         .testTarget(
             name: "CountersignEndToEndTests",
             dependencies: [
+                "CountersignTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "Countersign",
                 "countersign",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -232,6 +245,7 @@ let package = Package(
         .testTarget(
             name: "CountersignStoreTests",
             dependencies: [
+                "CountersignTestSupport",
                 "Countersign",
                 "CountersignStore",
                 "CountersignVault",

@@ -224,8 +224,14 @@ struct AgentAPI: Sendable {
             guard seconds > 0, !first.state.isTerminal else { return .json(try await viewWithEdit(first)) }
             initial = first.state
         }
-        try await events.wait(for: id, timeout: .seconds(seconds)) { try await load().state != initial }
-        let latest = try await load()
+        // A wake-up is a hint to read again: one without a change (all waiters are woken after the
+        // instance may have missed another's notification) waits on for the rest of the time.
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        var latest: ActionRequest
+        repeat {
+            try await events.wait(for: id, timeout: deadline - .now) { try await load().state != initial }
+            latest = try await load()
+        } while latest.state == initial && ContinuousClock.now < deadline && !Task.isCancelled
         return .json(try await viewWithEdit(latest))
     }
 }

@@ -1,5 +1,6 @@
 public import Countersign
 public import CountersignSandbox
+public import CountersignStore
 public import CountersignVault
 public import Hummingbird
 public import Logging
@@ -73,6 +74,8 @@ public struct ServerContext: Sendable {
     public let mcp: MCPEndpoint
     /// Where the server is reached: by its own tools, and by people (links to the approval page).
     public let address: ServerAddress
+    /// The database, asked by `/healthz` whether it answers.
+    public let database: (any DatabaseHealth)?
 
     /// Creates a context.
     public init(
@@ -87,8 +90,10 @@ public struct ServerContext: Sendable {
         sessions: (any WebSessionStore)? = nil,
         oidc: OIDCConfiguration? = nil,
         audit: AuditSources? = nil,
+        database: (any DatabaseHealth)? = nil,
         publicURL: String? = nil
     ) {
+        self.database = database
         self.sessions = sessions
         self.oidc = oidc
         self.audit = audit
@@ -163,7 +168,19 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
         case .sealed(let reason): health["vault"] = ["state": "sealed", "reason": .string(reason)]
         case nil: health["vault"] = ["state": "absent"]
         }
-        return Response.json(.object(health))
+        guard let database = context.database else { return Response.json(.object(health)) }
+        do {
+            try await database.checkHealth()
+            health["database"] = ["kind": .string(database.databaseKind), "state": "ok"]
+            return Response.json(.object(health))
+        } catch {
+            // A load balancer takes the instance out; nothing it would do without its database is done.
+            health["status"] = "unavailable"
+            health["database"] = [
+                "kind": .string(database.databaseKind), "state": "unavailable", "reason": .string("\(error)"),
+            ]
+            return Response.json(.object(health), status: .serviceUnavailable)
+        }
     }
     if let vault = context.vault { ConnectRoutes.add(to: router, vault: vault) }
     context.sandbox?.add(to: router)
@@ -253,6 +270,14 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             return problem.response
+        } catch let error as StoreError where error.isUnavailable {
+            context.logger.error("request failed: the database is unavailable", metadata: ["error": "\(error)"])
+            return Problem(
+                status: .serviceUnavailable,
+                title: "Database unavailable",
+                detail:
+                    "Countersign cannot reach its database, so it records, decides and executes nothing now; try again shortly"
+            ).response
         } catch let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed {
             return Problem(status: error.status, title: "Not found", detail: "no such endpoint; see /openapi.json")
                 .response

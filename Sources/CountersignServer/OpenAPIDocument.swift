@@ -6,7 +6,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "Countersign",
             "version": "0.1.0",
-            "description": "Agents propose actions; Countersign rates their risk, holds them for a human where policy says so, and executes them itself with a just-in-time token. Errors are RFC 9457 problem documents."
+            "description": "Agents propose actions; Countersign rates their risk, holds them for a human where policy says so, and executes them itself with a just-in-time token. Errors are RFC 9457 problem documents. While the database cannot be reached, every endpoint answers 503 (\"Database unavailable\") and nothing is recorded, decided or executed."
           },
           "servers": [
             {
@@ -395,6 +395,64 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "Health": {
+                "type": "object",
+                "required": [
+                  "status",
+                  "vault"
+                ],
+                "properties": {
+                  "status": {
+                    "enum": [
+                      "ok",
+                      "unavailable"
+                    ]
+                  },
+                  "vault": {
+                    "type": "object",
+                    "required": [
+                      "state"
+                    ],
+                    "properties": {
+                      "state": {
+                        "enum": [
+                          "unsealed",
+                          "sealed",
+                          "absent"
+                        ]
+                      },
+                      "reason": {
+                        "type": "string"
+                      }
+                    }
+                  },
+                  "database": {
+                    "type": "object",
+                    "required": [
+                      "kind",
+                      "state"
+                    ],
+                    "properties": {
+                      "kind": {
+                        "enum": [
+                          "sqlite",
+                          "postgresql"
+                        ]
+                      },
+                      "state": {
+                        "enum": [
+                          "ok",
+                          "unavailable"
+                        ]
+                      },
+                      "reason": {
+                        "type": "string",
+                        "description": "Why the database is unavailable: its host and port, never its password."
+                      }
+                    }
+                  }
+                }
               }
             },
             "responses": {
@@ -420,41 +478,24 @@ enum OpenAPIDocument {
           "paths": {
             "/healthz": {
               "get": {
-                "summary": "Liveness, and whether the vault is sealed",
+                "summary": "Liveness, whether the vault is sealed, and whether the database answers",
                 "responses": {
                   "200": {
-                    "description": "The server runs. `vault.state` is `sealed` (with the reason) when no master key opens the vault: nothing that needs a connected account's token can run.",
+                    "description": "The server runs. `vault.state` is `sealed` (with the reason) when no master key opens the vault: nothing that needs a connected account's token can run. `database` says whether the database answers.",
                     "content": {
                       "application/json": {
                         "schema": {
-                          "type": "object",
-                          "required": [
-                            "status",
-                            "vault"
-                          ],
-                          "properties": {
-                            "status": {
-                              "const": "ok"
-                            },
-                            "vault": {
-                              "type": "object",
-                              "required": [
-                                "state"
-                              ],
-                              "properties": {
-                                "state": {
-                                  "enum": [
-                                    "unsealed",
-                                    "sealed",
-                                    "absent"
-                                  ]
-                                },
-                                "reason": {
-                                  "type": "string"
-                                }
-                              }
-                            }
-                          }
+                          "$ref": "#/components/schemas/Health"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The database does not answer (`status` and `database.state` are `unavailable`): a load balancer should send nothing here. Any other endpoint answers 503 with a problem document titled \"Database unavailable\" meanwhile; nothing is recorded, decided or executed.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Health"
                         }
                       }
                     }

@@ -16,11 +16,17 @@ public struct ExpirySweeper: Service {
     }
 
     public func run() async throws {
+        var failures = FailureLog(task: "expiring requests", logger: logger)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let expired = try await store.expire(now: Date())
-            for request in expired { logger.info("request expired", metadata: ["request": "\(request.id)"]) }
-            for request in try await store.abandonExpiredLeases(now: Date()) {
-                logger.warning("an execution's lease ran out: outcome unknown", metadata: ["request": "\(request.id)"])
+            await failures.attempt {
+                let expired = try await store.expire(now: Date())
+                for request in expired { logger.info("request expired", metadata: ["request": "\(request.id)"]) }
+                for request in try await store.abandonExpiredLeases(now: Date()) {
+                    logger.warning(
+                        "an execution's lease ran out: outcome unknown",
+                        metadata: ["request": "\(request.id)"]
+                    )
+                }
             }
             do {
                 try await Task.sleep(for: .seconds(1))
@@ -35,18 +41,69 @@ public struct ExpirySweeper: Service {
 public struct CheckpointService: Service {
     private let writer: CheckpointWriter
     private let interval: Duration
+    private let logger: Logger
 
     /// Creates the service.
-    public init(writer: CheckpointWriter, interval: Duration = .seconds(300)) {
+    public init(
+        writer: CheckpointWriter,
+        interval: Duration = .seconds(300),
+        logger: Logger = Logger(label: "countersign.checkpoints")
+    ) {
         self.writer = writer
         self.interval = interval
+        self.logger = logger
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await writer.run(every: interval, clock: ContinuousClock())
+        var failures = FailureLog(task: "writing an audit checkpoint", logger: logger)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // A failed checkpoint (the database unreachable) is tried again at the next interval.
+            let stopped = await failures.attempt {
+                try await cancelWhenGracefulShutdown {
+                    try await writer.run(every: interval, clock: ContinuousClock())
+                }
+            }
+            if stopped { break }
         }
-        try await writer.checkpoint(now: Date())
+        await failures.attempt { _ = try await writer.checkpoint(now: Date()) }
+    }
+}
+
+/// Keeps a background service going when one round of its work fails (the database is
+/// unreachable, say): the failure is logged, once and then every 60th time in a row, and the
+/// service goes on with its next round instead of bringing the server down.
+struct FailureLog {
+    let task: String
+    let logger: Logger
+    private var failures = 0
+
+    init(task: String, logger: Logger) {
+        self.task = task
+        self.logger = logger
+    }
+
+    /// Runs one round.
+    ///
+    /// - Returns: Whether it ended without a failure.
+    @discardableResult
+    mutating func attempt(_ body: () async throws -> Void) async -> Bool {
+        do {
+            try await body()
+            if failures > 0 { logger.notice("\(task) works again", metadata: ["failures": "\(failures)"]) }
+            failures = 0
+            return true
+        } catch is CancellationError {
+            return true
+        } catch {
+            failures += 1
+            if failures == 1 || failures.isMultiple(of: 60) {
+                logger.error(
+                    "\(task) failed; trying again",
+                    metadata: ["error": "\(error)", "failures": "\(failures)"]
+                )
+            }
+            return false
+        }
     }
 }
 
@@ -78,15 +135,16 @@ public struct ExecutorService: Service {
     }
 
     public func run() async throws {
+        var failures = FailureLog(task: "executing approved requests", logger: logger)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if let events {
                 // Registered before the drain, so a change during it wakes the next round at once.
-                try await events.wait(for: RequestEvents.anyRequest, timeout: interval) {
-                    try await drain()
+                await events.wait(for: RequestEvents.anyRequest, timeout: interval) {
+                    await failures.attempt { try await drain() }
                     return false
                 }
             } else {
-                try await drain()
+                await failures.attempt { try await drain() }
                 do {
                     try await Task.sleep(for: interval)
                 } catch {
@@ -103,6 +161,51 @@ public struct ExecutorService: Service {
             if let done = try await executor.execute(requestID: request.id) {
                 logger.info("request executed", metadata: ["request": "\(done.id)", "state": "\(done.state)"])
             }
+        }
+    }
+}
+
+/// Hears the changes other instances make to requests (PostgreSQL's `LISTEN`) and wakes this
+/// instance's waiters, its executor and its event streams as if the change were made here.
+///
+/// Notifications are a hint, the table is the truth: when the listening connection fails, the
+/// service listens again after `retry`, and wakes every waiter so that each reads its request again
+/// instead of waiting for a notification that was sent while nobody listened.
+public struct ChangeListener: Service {
+    /// Listens until cancelled, calling its argument with each changed request's id; throws when
+    /// the connection fails.
+    public typealias Listen = @Sendable (@escaping @Sendable (String) -> Void) async throws -> Void
+
+    private let listen: Listen
+    private let events: RequestEvents
+    private let retry: Duration
+    private let logger: Logger
+
+    /// Creates the service.
+    public init(listen: @escaping Listen, events: RequestEvents, retry: Duration = .seconds(1), logger: Logger) {
+        self.listen = listen
+        self.events = events
+        self.retry = retry
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var failures = FailureLog(task: "hearing other instances' changes", logger: logger)
+        let events = self.events
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let stopped = await failures.attempt {
+                try await cancelWhenGracefulShutdown {
+                    try await listen { events.notify($0) }
+                }
+            }
+            if stopped { return }
+            do {
+                try await Task.sleep(for: retry)
+            } catch {
+                return
+            }
+            // What changed while nobody listened is read again by whoever waits on it.
+            events.notifyEveryone()
         }
     }
 }

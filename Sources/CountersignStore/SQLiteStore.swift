@@ -308,3 +308,15 @@ extension SQLiteStore: ActionStore {
         return updated
     }
 }
+
+extension SQLiteStore: DatabaseHealth {
+    public var databaseKind: String { "sqlite" }
+
+    public func checkHealth() async throws {
+        do {
+            _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        } catch {
+            throw StoreError.unavailable("the SQLite database cannot be read")
+        }
+    }
+}

@@ -10,10 +10,8 @@ struct AgentsCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    static func openStore(_ data: DataOptions) throws -> SQLiteStore {
-        let directory = DataDirectory(path: data.path)
-        try directory.prepare()
-        return try SQLiteStore(path: directory.databasePath)
+    static func openStore(_ data: DataOptions) async throws -> CountersignStorage {
+        try await data.openStore().store
     }
 
     static var actor: String { Environment.value("USER").map { "user:\($0)" } ?? "user:unknown" }
@@ -36,7 +34,7 @@ extension AgentsCommand {
         }
 
         func run() async throws {
-            let store = try AgentsCommand.openStore(data)
+            let store = try await AgentsCommand.openStore(data)
             let key = APIKey.generate()
             let agent = Agent(name: name, keyID: key.id, keyHash: key.hash, createdAt: Date())
             do {

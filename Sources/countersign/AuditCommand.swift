@@ -11,14 +11,8 @@ struct AuditCommand: AsyncParsableCommand {
     )
 
     /// Opens the store of an existing data directory.
-    static func openStore(_ data: DataOptions) throws -> (SQLiteStore, DataDirectory) {
-        let directory = DataDirectory(path: data.path)
-        guard FileManager.default.fileExists(atPath: directory.databasePath) else {
-            throw ValidationError(
-                "no Countersign database in \(directory.url.path); pass --data DIR or set COUNTERSIGN_DATA"
-            )
-        }
-        return (try SQLiteStore(path: directory.databasePath), directory)
+    static func openStore(_ data: DataOptions) async throws -> (CountersignStorage, DataDirectory) {
+        try await data.openStore(existing: true)
     }
 }
 
@@ -44,7 +38,7 @@ extension AuditCommand {
         var progress = false
 
         func run() async throws {
-            let (store, directory) = try AuditCommand.openStore(data)
+            let (store, directory) = try await AuditCommand.openStore(data)
             let checkpointPath = checkpoint ?? directory.checkpointsPath
             if checkpoint != nil && !FileManager.default.fileExists(atPath: checkpointPath) {
                 throw ValidationError("cannot read the checkpoint file \(checkpointPath)")
@@ -94,7 +88,7 @@ extension AuditCommand {
         var follow = false
 
         func run() async throws {
-            let (store, _) = try AuditCommand.openStore(data)
+            let (store, _) = try await AuditCommand.openStore(data)
             let size = try await store.auditHead().size
             var last = max(0, size - Int64(max(count, 0)))
             repeat {
@@ -123,7 +117,7 @@ extension AuditCommand {
         var output: String?
 
         func run() async throws {
-            let (store, _) = try AuditCommand.openStore(data)
+            let (store, _) = try await AuditCommand.openStore(data)
             var handle = FileHandle.standardOutput
             if let output {
                 guard FileManager.default.createFile(atPath: output, contents: nil) else {
@@ -165,7 +159,7 @@ extension AuditCommand {
         }
 
         func run() async throws {
-            let (store, directory) = try AuditCommand.openStore(data)
+            let (store, directory) = try await AuditCommand.openStore(data)
             let (signer, created) = try directory.loadOrCreateSigningKey()
             if created { Console.line("created the audit signing key \(directory.signingKeyPath)") }
             let writer = CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)

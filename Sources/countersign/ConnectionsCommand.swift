@@ -26,10 +26,8 @@ struct VaultOptions: ParsableArguments {
     }
 
     /// Opens the store and the vault of a data directory.
-    func open(_ data: DataOptions) async throws -> (store: SQLiteStore, vault: Vault) {
-        let directory = DataDirectory(path: data.path)
-        try directory.prepare()
-        let store = try SQLiteStore(path: directory.databasePath)
+    func open(_ data: DataOptions) async throws -> (store: CountersignStorage, vault: Vault) {
+        let (store, directory) = try await data.openStore()
         do {
             return (
                 store, try await Vault.open(store: store, masterKey: source(for: directory), actor: AgentsCommand.actor)

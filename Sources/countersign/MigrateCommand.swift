@@ -16,30 +16,15 @@ struct MigrateCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(
-        help:
-            "A PostgreSQL database, postgres://user[:password]@host[:port]/database (default: $COUNTERSIGN_DATABASE_URL)."
-    )
-    var database: String?
-
     @OptionGroup var data: DataOptions
 
     func run() async throws {
-        if let url = database ?? Environment.value("COUNTERSIGN_DATABASE_URL").flatMap({ $0.isEmpty ? nil : $0 }) {
-            var logger = Logger(label: "countersign.postgres")
-            logger.logLevel = .error
-            let store: PostgresStore
-            do {
-                store = try await PostgresStore(url: url, logger: logger)
-            } catch let error as StoreError {
-                // It names the server, never the URL's password.
-                throw CommandError("\(error)")
-            }
-            defer { store.close() }
-            Console.line("PostgreSQL: schema version \(try await store.schemaVersion()), up to date")
+        let (store, directory) = try await data.openStore()
+        if let postgres = store as? PostgresStore {
+            defer { postgres.close() }
+            Console.line("PostgreSQL: schema version \(try await postgres.schemaVersion()), up to date")
         } else {
-            _ = try AgentsCommand.openStore(data)
-            Console.line("SQLite: \(DataDirectory(path: data.path).databasePath) is up to date")
+            Console.line("SQLite: \(directory.databasePath) is up to date")
         }
     }
 }

@@ -124,9 +124,7 @@ extension PolicyCommand {
         func run() async throws {
             let catalog = Catalogs.standard()
             let policy = try PolicyCommand.loadTested(file, catalog: catalog)
-            let directory = DataDirectory(path: data.path)
-            try directory.prepare()
-            let store = try SQLiteStore(path: directory.databasePath)
+            let (store, directory) = try await data.openStore()
             let previous = try? Policy(
                 yaml: String(contentsOfFile: directory.policyPath, encoding: .utf8),
                 catalog: catalog

@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// the connectors, the gateway and the background services.
 struct Runtime {
     let directory: DataDirectory
-    let store: SQLiteStore
+    let store: CountersignStorage
     let requests: NotifyingStore
     let events: RequestEvents
     let gateway: Gateway
@@ -27,6 +27,8 @@ struct Runtime {
     /// Opens (creating on first start) the data directory, saying what it creates.
     static func open(
         data: String,
+        database: String? = nil,
+        executionLease: TimeInterval = 300,
         policy: String?,
         workspace: String?,
         httpAllowlist: [HTTPAllowlistEntry] = [],
@@ -42,7 +44,20 @@ struct Runtime {
     ) async throws -> Runtime {
         let directory = DataDirectory(path: data)
         if try directory.prepare() { announce("created the data directory \(directory.url.path)") }
-        let store = try SQLiteStore(path: directory.databasePath)
+        // The driver reports each failed connection attempt at info: only its warnings are kept.
+        var databaseLogger = logger
+        databaseLogger.logLevel = max(logger.logLevel, .warning)
+        let store = try await DataOptions.openStore(
+            path: data,
+            database: database,
+            lease: executionLease,
+            logger: databaseLogger
+        ).store
+        if let postgres = store as? PostgresStore {
+            announce(
+                "store: PostgreSQL at \(postgres.place), schema version \(try await postgres.schemaVersion()); executions hold a \(Int(executionLease)) s lease"
+            )
+        }
         let (signer, createdKey) = try directory.loadOrCreateSigningKey()
         if createdKey {
             announce("created the audit signing key \(directory.signingKeyPath) (public key in audit-signing.pub)")
@@ -133,6 +148,20 @@ struct Runtime {
             announce("request \(request.id) was executing when Countersign stopped: now outcome_unknown (not re-run)")
         }
         let executor = Executor(store: requests, connectors: connectors, tokens: vault)
+        var services: [any Service] = [
+            ExpirySweeper(store: requests, logger: logger),
+            ExecutorService(store: requests, executor: executor, events: events, logger: logger),
+            CheckpointService(
+                writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath),
+                logger: logger
+            ),
+        ]
+        if let postgres = store as? PostgresStore {
+            // Other instances' changes wake this one's long-polls, event streams and executor.
+            services.append(
+                ChangeListener(listen: { try await postgres.listenForChanges($0) }, events: events, logger: logger)
+            )
+        }
         return Runtime(
             directory: directory,
             store: store,
@@ -144,13 +173,7 @@ struct Runtime {
             sandbox: sandbox,
             workspace: workspacePath,
             auditPublicKey: signer.publicKey,
-            services: [
-                ExpirySweeper(store: requests, logger: logger),
-                ExecutorService(store: requests, executor: executor, events: events, logger: logger),
-                CheckpointService(
-                    writer: CheckpointWriter(store: store, signer: signer, path: directory.checkpointsPath)
-                ),
-            ]
+            services: services
         )
     }
 
@@ -177,6 +200,7 @@ struct Runtime {
                 checkpointsPath: directory.checkpointsPath,
                 publicKey: auditPublicKey
             ),
+            database: store,
             publicURL: publicURL
         )
     }

@@ -23,6 +23,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0: any free port, printed when listening).")
     var port = 8787
 
+    @Option(
+        help: """
+            On PostgreSQL, how many seconds a claim holds an execution, renewed every third of it while \
+            the connector runs; another instance ends an execution whose lease ran out as outcome_unknown.
+            """
+    )
+    var executionLease = 300
+
     @Option(help: "The policy file (default: <data>/policy.yaml, created from the default policy).")
     var policy: String?
 
@@ -101,6 +109,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        guard (3...86_400).contains(executionLease) else {
+            throw ValidationError("--execution-lease is a number of seconds from 3 to 86400")
+        }
         for (option, value) in [
             ("--github-api-url", githubAPIURL), ("--slack-api-url", slackAPIURL), ("--gmail-api-url", gmailAPIURL),
             ("--calendar-api-url", calendarAPIURL), ("--people-api-url", peopleAPIURL),
@@ -132,6 +143,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = .info
         let runtime = try await Runtime.open(
             data: data.path,
+            database: data.databaseURL,
+            executionLease: TimeInterval(executionLease),
             policy: policy,
             workspace: workspace,
             httpAllowlist: httpAllow.compactMap { HTTPAllowlistEntry($0) }

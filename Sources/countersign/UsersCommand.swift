@@ -46,7 +46,7 @@ extension UsersCommand {
             guard let role = User.Role(rawValue: role) else {
                 throw ValidationError("--role must be approver or admin, not \(self.role)")
             }
-            let store = try AgentsCommand.openStore(data)
+            let store = try await AgentsCommand.openStore(data)
             let password = try PasswordInput.read(for: email)
             guard Password.isAcceptable(password.reveal()) else {
                 throw CommandError(UserError.weakPassword.description)
@@ -107,7 +107,7 @@ extension UsersCommand {
         func run() async throws {
             let email = try UsersCommand.email(self.email)
             let directory = DataDirectory(path: data.path)
-            let store = try AgentsCommand.openStore(data)
+            let store = try await AgentsCommand.openStore(data)
             let box = try directory.loadOrCreateSecretBox()
             let secret = TOTP.generateSecret()
             let sealed = try box.seal(secret, context: email)
@@ -138,7 +138,7 @@ extension UsersCommand {
 
         func run() async throws {
             let email = try UsersCommand.email(self.email)
-            let store = try AgentsCommand.openStore(data)
+            let store = try await AgentsCommand.openStore(data)
             let key = APIKey.generate(.personal)
             let token = PersonalToken(id: key.id, email: email, hash: key.hash, createdAt: Date())
             try await UsersCommand.run { try await store.createToken(token, actor: AgentsCommand.actor) }
@@ -160,7 +160,7 @@ extension UsersCommand {
 
         func run() async throws {
             let email = try UsersCommand.email(self.email)
-            let store = try AgentsCommand.openStore(data)
+            let store = try await AgentsCommand.openStore(data)
             try await UsersCommand.run {
                 try await store.disableUser(email: email, actor: AgentsCommand.actor, now: Date())
             }

@@ -104,27 +104,43 @@ final class Harness: Sendable {
     /// Starts `countersign serve` on a free port and waits until it listens.
     @discardableResult
     func start(policy: URL) async throws -> Int {
+        let log = root.appending(path: "serve-\(UUID().uuidString).log")
+        let (process, port) = try await Self.serve(
+            ["--data", data.path, "--port", "0", "--policy", policy.path],
+            log: log
+        )
+        server.withLock { $0 = (process, log, port) }
+        return port
+    }
+
+    /// Runs `countersign serve ARGUMENTS` (add `--port 0`) with its output in `log`, and waits
+    /// until it says where it listens.
+    ///
+    /// - Returns: The process and its port.
+    static func serve(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        log: URL
+    ) async throws -> (Process, Int) {
         let process = Process()
         process.executableURL = try Executable.url
-        process.arguments = ["serve", "--data", data.path, "--port", "0", "--policy", policy.path]
-        let log = root.appending(path: "serve-\(UUID().uuidString).log")
+        process.arguments = ["serve"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        for _ in 0..<300 {
+        for _ in 0..<600 {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             if let range = text.range(of: "listening on http://127.0.0.1:") {
                 let digits = text[range.upperBound...].prefix { $0.isNumber }
-                if let port = Int(digits) {
-                    server.withLock { $0 = (process, log, port) }
-                    return port
-                }
+                if let port = Int(digits) { return (process, port) }
             }
             guard process.isRunning else { throw HarnessError("countersign serve exited: \(text)") }
             try await Task.sleep(for: .milliseconds(50))
         }
+        kill(process.processIdentifier, SIGKILL)
         throw HarnessError("countersign serve did not start listening")
     }
 

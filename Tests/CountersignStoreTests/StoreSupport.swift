@@ -1,6 +1,7 @@
 import Countersign
 import CountersignConnectors
 import CountersignStore
+import CountersignTestSupport
 import Foundation
 
 /// A backend the store conformance suite runs against.

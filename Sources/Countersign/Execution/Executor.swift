@@ -76,22 +76,49 @@ public struct Executor: Sendable {
             agent: request.action.agent,
             tokens: tokens
         )
-        if let refusal = await recheck(request, connector: connector) {
-            return try await store.complete(claimed: request, outcome: .failed(refusal), now: now())
-        }
-        let outcome: ExecutionOutcome
-        do {
-            outcome = .executed(
-                try await connector.execute(
-                    request.action.operation,
-                    arguments: request.action.arguments,
-                    context: context
+        let outcome: ExecutionOutcome = await holdingLease(of: request) {
+            if let refusal = await recheck(request, connector: connector) { return .failed(refusal) }
+            do throws(ConnectorError) {
+                return .executed(
+                    try await connector.execute(
+                        request.action.operation,
+                        arguments: request.action.arguments,
+                        context: context
+                    )
                 )
-            )
-        } catch {
-            outcome = .failed(error.message)
+            } catch {
+                return .failed(error.message)
+            }
         }
         return try await store.complete(claimed: request, outcome: outcome, now: now())
+    }
+
+    /// Runs `body` while renewing the execution's lease every third of it.
+    ///
+    /// On a store shared by several instances, a long connector call is then not taken for a
+    /// stalled one. A worker
+    /// that stalls (or whose instance dies) stops renewing; once its lease runs out, another
+    /// instance ends the request as `outcome_unknown`, and the late result is refused.
+    private func holdingLease(
+        of request: ActionRequest,
+        _ body: @Sendable () async -> ExecutionOutcome
+    ) async -> ExecutionOutcome {
+        guard let lease = store.executionLease, lease > 0 else { return await body() }
+        let (store, now) = (store, now)
+        return await withTaskGroup(of: ExecutionOutcome?.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(lease / 3))
+                    guard !Task.isCancelled else { break }
+                    // A failed renewal is not retried: the result will be refused when it is recorded.
+                    guard (try? await store.renewLease(id: request.id, now: now())) != false else { break }
+                }
+                return nil
+            }
+            let outcome = await body()
+            group.cancelAll()
+            return outcome
+        }
     }
 
     /// Why the execution is refused after looking the target up again, or `nil` to go ahead.

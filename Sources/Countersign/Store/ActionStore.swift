@@ -87,11 +87,27 @@ public protocol ActionStore: Sendable {
     ///
     /// A store used by one process has no leases: its executions end only with the process.
     func abandonExpiredLeases(now: Date) async throws -> [ActionRequest]
+
+    /// How long a claim holds an execution before another instance may end it, when the store is
+    /// shared by several instances; `nil` when it has no leases.
+    var executionLease: TimeInterval? { get }
+
+    /// Holds a claimed execution for another lease, while its connector still runs.
+    ///
+    /// - Returns: Whether the lease was renewed; `false` when the request is no longer executing
+    ///   (its lease ran out and another instance ended it): its result will be refused.
+    func renewLease(id: String, now: Date) async throws -> Bool
 }
 
 extension ActionStore {
     /// No leases: nothing to abandon while the process runs.
     public func abandonExpiredLeases(now: Date) async throws -> [ActionRequest] { [] }
+
+    /// No leases.
+    public var executionLease: TimeInterval? { nil }
+
+    /// No leases: an execution is held until it ends.
+    public func renewLease(id: String, now: Date) async throws -> Bool { true }
 }
 
 extension ActionStore {
@@ -194,6 +210,8 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public var isIdempotencyConflict: Bool { base == .idempotencyConflict }
     /// Whether this is an illegal transition.
     public var isIllegalTransition: Bool { base == .illegalTransition }
+    /// Whether the database could not be used (unreachable, refusing, no connection in time).
+    public var isUnavailable: Bool { base == .unavailable }
 
     public var description: String {
         switch base {

@@ -42,9 +42,20 @@ public final class RequestEvents: Sendable {
 
     /// Wakes everyone waiting on the request, and tells every subscriber to ``changes()``.
     public func notify(_ requestID: String) {
+        wake(requestID, keys: { _ in [requestID, Self.anyRequest] })
+    }
+
+    /// Wakes every waiter, whatever it waits on, so that each reads its request again: for when
+    /// changes may have been missed (the connection that hears other instances was lost).
+    public func notifyEveryone() {
+        wake(Self.anyRequest, keys: { Array($0.keys) })
+    }
+
+    /// Wakes the waiters on `keys` (of those waited on) and tells every subscriber `announced`.
+    private func wake(_ announced: String, keys: (_ waited: [String: [Int: Waiter]]) -> [String]) {
         let continuations = state.withLock { state in
             var resumed: [CheckedContinuation<Void, Never>] = []
-            for key in [requestID, Self.anyRequest] {
+            for key in keys(state.waiters) {
                 guard var entries = state.waiters[key] else { continue }
                 for (token, waiter) in entries {
                     if let continuation = waiter.continuation {
@@ -59,7 +70,7 @@ public final class RequestEvents: Sendable {
             return resumed
         }
         for continuation in continuations { continuation.resume() }
-        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.yield(requestID) }
+        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.yield(announced) }
     }
 
     /// The identifiers of requests as they change, from now until the stream is dropped.
@@ -266,4 +277,8 @@ public struct NotifyingStore: ActionStore {
         for request in abandoned { events.notify(request.id) }
         return abandoned
     }
+
+    public var executionLease: TimeInterval? { base.executionLease }
+
+    public func renewLease(id: String, now: Date) async throws -> Bool { try await base.renewLease(id: id, now: now) }
 }

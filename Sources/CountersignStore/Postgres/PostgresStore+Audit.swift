@@ -182,7 +182,7 @@ extension PostgresStore {
     }
 
     public func edit(of requestID: String) async throws -> RequestEdit? {
-        try await client.withConnection { connection in
+        try await withConnection { connection in
             guard
                 let row = try await rows(
                     "SELECT editor, edited_at, original_digest, original_arguments, changed FROM request_edits WHERE request_id = \(requestID)",

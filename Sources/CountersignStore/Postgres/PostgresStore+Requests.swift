@@ -158,7 +158,7 @@ extension PostgresStore: ActionStore {
     }
 
     public func decisions(for requestID: String) async throws -> [Decision] {
-        try await client.withConnection { connection in try await decisions(for: requestID, on: connection) }
+        try await withConnection { connection in try await decisions(for: requestID, on: connection) }
     }
 
     func decisions(for requestID: String, on connection: PostgresConnection) async throws -> [Decision] {
@@ -323,6 +323,18 @@ extension PostgresStore: ActionStore {
             }
             return abandoned
         }
+    }
+
+    public var executionLease: TimeInterval? { lease }
+
+    /// Moves the lease of an execution that is still running further out.
+    public func renewLease(id: String, now: Date) async throws -> Bool {
+        try await rows(
+            """
+            UPDATE action_requests SET lease_until = \(now.timeIntervalSince1970 + lease)
+            WHERE id = \(id) AND state = 'executing' RETURNING id
+            """
+        ).count == 1
     }
 
     /// The request's fencing number: how many times it was claimed for execution (0 before).

@@ -64,9 +64,8 @@ extension PostgresStore: WebSessionStore {
     }
 
     public func touchSession(id: String, at now: Date) async throws {
-        try await client.query(
-            "UPDATE web_sessions SET last_seen_at = greatest(last_seen_at, \(now.timeIntervalSince1970)) WHERE id = \(id)",
-            logger: logger
+        _ = try await rows(
+            "UPDATE web_sessions SET last_seen_at = greatest(last_seen_at, \(now.timeIntervalSince1970)) WHERE id = \(id)"
         )
     }
 

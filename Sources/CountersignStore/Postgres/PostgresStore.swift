@@ -3,6 +3,7 @@ public import Foundation
 public import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The store on PostgreSQL, for several Countersign instances on one database.
 ///
@@ -18,6 +19,8 @@ public final class PostgresStore: Sendable {
     let logger: Logger
     /// How long a claim holds an execution before another instance may end it as outcome_unknown.
     public let lease: TimeInterval
+    /// How long an operation waits for a connection before it fails as unavailable.
+    public let connectionWait: TimeInterval
     private let runner: Task<Void, Never>
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`)
@@ -25,20 +28,25 @@ public final class PostgresStore: Sendable {
     ///
     /// - Parameters:
     ///   - url: The database's URL.
-    ///   - lease: How long a claim holds an execution (longer than any connector call).
+    ///   - lease: How long a claim holds an execution (renewed while its connector runs).
+    ///   - connectionWait: How long an operation waits for a connection before it fails.
     ///   - logger: Where the driver logs (never with query values).
     /// - Throws: ``StoreError`` for a malformed URL; the driver's error when the database cannot
     ///   be reached or migrated.
     public init(
         url: String,
         lease: TimeInterval = 300,
+        connectionWait: TimeInterval = 5,
         logger: Logger = Logger(label: "countersign.postgres")
     ) async throws {
         self.logger = logger
         self.lease = lease
+        self.connectionWait = connectionWait
+        self.place = Self.place(url)
         let client = PostgresClient(configuration: try Self.configuration(url), backgroundLogger: logger)
         self.client = client
-        runner = Task { await client.run() }
+        // Started at once, so that the pool runs before the migrations lease their connection.
+        runner = Task.immediate { await client.run() }
         do {
             try await PostgresMigrations.migrate(client, logger: logger)
         } catch {
@@ -55,16 +63,23 @@ public final class PostgresStore: Sendable {
             .decode(Int.self) ?? 0
     }
 
+    /// Where the database is, for messages: host and port, never the URL's password.
+    public let place: String
+
     /// Stops the connection pool.
     public func close() { runner.cancel() }
 
     /// A driver's error in words that name the server but never the password.
     static func unavailable(_ error: any Error, url: String) -> StoreError {
-        let place = URLComponents(string: url).map { "\($0.host ?? "?"):\($0.port ?? 5432)" } ?? "?"
+        let server = place(url)
         if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
-            return .unavailable("PostgreSQL at \(place) refused: \(message)")
+            return .unavailable("PostgreSQL at \(server) refused: \(message)")
         }
-        return .unavailable("could not connect to PostgreSQL at \(place)")
+        return .unavailable("could not connect to PostgreSQL at \(server)")
+    }
+
+    static func place(_ url: String) -> String {
+        URLComponents(string: url).map { "\($0.host ?? "?"):\($0.port ?? 5432)" } ?? "?"
     }
 
     static func configuration(_ url: String) throws -> PostgresClient.Configuration {
@@ -95,9 +110,44 @@ public final class PostgresStore: Sendable {
         return configuration
     }
 
+    /// Runs `body` on a connection from the pool, failing closed when none can be had within
+    /// ``connectionWait`` (the database is down or unreachable): the pool would otherwise wait for
+    /// as long as the outage lasts, and so would every agent and approver.
+    ///
+    /// - Throws: ``StoreError`` `.unavailable` when no connection could be had in time.
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let acquired = Flag()
+        let (client, wait, place) = (client, connectionWait, place)
+        return try await withoutActuallyEscaping(body) { body in
+            let body = UncheckedSendable(body)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        acquired.set()
+                        return try await body.value(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(wait))
+                    guard acquired.isSet else {
+                        throw StoreError.unavailable("no connection to PostgreSQL at \(place) within \(Int(wait)) s")
+                    }
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()
+            }
+        }
+    }
+
     /// Runs `body` in one transaction on a leased connection; it commits when `body` returns.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+        try await withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 let value = try await body(connection)
@@ -128,7 +178,7 @@ public final class PostgresStore: Sendable {
     /// - Parameter onChange: Called with a request's id after the change committed.
     /// - Throws: The driver's error when the connection fails.
     public func listenForChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {
-        try await client.withConnection { connection in
+        try await withConnection { connection in
             try await connection.listen(on: Self.changesChannel) { notifications in
                 for try await notification in notifications { onChange(notification.payload) }
             }
@@ -138,7 +188,7 @@ public final class PostgresStore: Sendable {
     /// The rows of a query.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRow] {
         if let connection { return try await connection.query(query, logger: logger).collect() }
-        return try await client.query(query, logger: logger).collect()
+        return try await withConnection { try await $0.query(query, logger: logger).collect() }
     }
 }
 
@@ -477,4 +527,29 @@ enum PostgresMigrations {
             """,
         ]
     }
+}
+
+extension PostgresStore: DatabaseHealth {
+    public var databaseKind: String { "postgresql" }
+
+    public func checkHealth() async throws {
+        do {
+            _ = try await rows("SELECT 1")
+        } catch {
+            throw StoreError.unavailable("PostgreSQL at \(place) does not answer")
+        }
+    }
+}
+
+/// Whether something happened, set once, read from any task.
+final class Flag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
+}
+
+/// A value used by one task at a time, moved into a child task that the caller awaits.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

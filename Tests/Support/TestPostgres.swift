@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 import PostgresNIO
 
@@ -11,18 +11,18 @@ import Glibc
 /// The one `$COUNTERSIGN_TEST_POSTGRES_URL` names (CI starts it), or else one this test process
 /// starts from the installed PostgreSQL (Debian's `postgresql` package) in a temporary directory on
 /// a free loopback port, stopped when the process exits. Each test gets a database of its own.
-enum TestPostgres {
+public enum TestPostgres {
     /// The server's URL without a database.
     static let server: Result<String, TestPostgresError> = {
         if let url = ProcessInfo.processInfo.environment["COUNTERSIGN_TEST_POSTGRES_URL"], !url.isEmpty {
             return .success(url)
         }
-        return Result { () throws(TestPostgresError) in try startPrivateServer() }
+        return Result { () throws(TestPostgresError) in try PrivatePostgres().url }
     }()
 
     /// A new, empty database on the server, by URL.
-    static func freshDatabase() async throws -> String {
-        let base = try server.get()
+    public static func freshDatabase(on server: String? = nil) async throws -> String {
+        let base = try server ?? Self.server.get()
         let name =
             "countersign_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         let admin = PostgresClient(
@@ -40,7 +40,7 @@ enum TestPostgres {
     static let logger = Logger(label: "countersign.tests.postgres")
 
     /// Every value of every table in the database at `url`: `bytea` as its bytes, the rest as text.
-    static func storedValues(_ url: String) async throws -> [Data] {
+    public static func storedValues(_ url: String) async throws -> [Data] {
         guard let components = URLComponents(string: url) else { return [] }
         let database = String(components.path.dropFirst())
         let base = url.components(separatedBy: "/" + database).first ?? url
@@ -89,43 +89,6 @@ enum TestPostgres {
         )
     }
 
-    /// The directory of the server's data, removed at exit.
-    nonisolated(unsafe) static var dataDirectory: String?
-    nonisolated(unsafe) static var binaries: String?
-
-    static func startPrivateServer() throws(TestPostgresError) -> String {
-        let installed =
-            (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?.sorted().last.map {
-                "/usr/lib/postgresql/\($0)/bin"
-            }
-        guard let bin = installed, FileManager.default.fileExists(atPath: bin + "/initdb") else {
-            throw TestPostgresError(
-                "PostgreSQL is needed for the store tests: install it (apt-get install postgresql) or set COUNTERSIGN_TEST_POSTGRES_URL"
-            )
-        }
-        let root = "/tmp/countersign-pg-\(getpid())"
-        let port = freePort()
-        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        // PostgreSQL refuses to run as root: then it runs as the postgres user.
-        let prefix = geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
-        if geteuid() == 0 { _ = run(["/bin/chown", "postgres", root]) }
-        guard run(prefix + [bin + "/initdb", "-D", root + "/data", "-A", "trust", "-U", "postgres", "--no-sync"]) else {
-            throw TestPostgresError("initdb failed in \(root)")
-        }
-        let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(root) -c fsync=off -c max_connections=200"
-        guard run(prefix + [bin + "/pg_ctl", "-D", root + "/data", "-o", options, "-l", root + "/log", "-w", "start"])
-        else { throw TestPostgresError("PostgreSQL did not start; see \(root)/log") }
-        dataDirectory = root
-        binaries = bin
-        atexit {
-            guard let root = TestPostgres.dataDirectory, let bin = TestPostgres.binaries else { return }
-            let prefix = geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
-            _ = TestPostgres.run(prefix + [bin + "/pg_ctl", "-D", root + "/data", "-m", "immediate", "stop"])
-            try? FileManager.default.removeItem(atPath: root)
-        }
-        return "postgres://postgres@127.0.0.1:\(port)"
-    }
-
     /// Runs a program to its end (posix_spawn and waitpid: no run loop needed) with its output
     /// discarded; whether it succeeded.
     @discardableResult
@@ -144,7 +107,7 @@ enum TestPostgres {
         return status == 0
     }
 
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
         var address = sockaddr_in()
@@ -161,8 +124,83 @@ enum TestPostgres {
 }
 
 /// Why no PostgreSQL server is available for the tests.
-struct TestPostgresError: Error, CustomStringConvertible {
-    let description: String
+public struct TestPostgresError: Error, CustomStringConvertible {
+    public let description: String
 
     init(_ description: String) { self.description = description }
+}
+
+/// A PostgreSQL server of the tests' own, from the installed package (Debian's `postgresql`), in a
+/// temporary directory on a free loopback port; it can be killed and started again (on the same
+/// port, with the same data), and is stopped when the test process exits.
+public final class PrivatePostgres: Sendable {
+    /// The server's URL without a database.
+    public let url: String
+    let root: String
+    let binaries: String
+    let options: String
+
+    /// Every server started, for the exit handler.
+    nonisolated(unsafe) static var started: [(root: String, binaries: String)] = []
+    static let lock = NSLock()
+
+    public init() throws(TestPostgresError) {
+        let installed =
+            (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?.sorted().last.map {
+                "/usr/lib/postgresql/\($0)/bin"
+            }
+        guard let bin = installed, FileManager.default.fileExists(atPath: bin + "/initdb") else {
+            throw TestPostgresError(
+                "PostgreSQL is needed for the store tests: install it (apt-get install postgresql) or set COUNTERSIGN_TEST_POSTGRES_URL"
+            )
+        }
+        let root = "/tmp/countersign-pg-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let port = TestPostgres.freePort()
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        if geteuid() == 0 { _ = TestPostgres.run(["/bin/chown", "postgres", root]) }
+        guard
+            TestPostgres.run(
+                Self.prefix + [bin + "/initdb", "-D", root + "/data", "-A", "trust", "-U", "postgres", "--no-sync"]
+            )
+        else { throw TestPostgresError("initdb failed in \(root)") }
+        self.root = root
+        binaries = bin
+        options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(root) -c fsync=off -c max_connections=1000"
+        url = "postgres://postgres@127.0.0.1:\(port)"
+        Self.lock.withLock {
+            if Self.started.isEmpty {
+                atexit {
+                    for server in PrivatePostgres.lock.withLock({ PrivatePostgres.started }) {
+                        _ = TestPostgres.run(
+                            PrivatePostgres.prefix + [
+                                server.binaries + "/pg_ctl", "-D", server.root + "/data", "-m", "immediate", "stop",
+                            ]
+                        )
+                        try? FileManager.default.removeItem(atPath: server.root)
+                    }
+                }
+            }
+            Self.started.append((root, bin))
+        }
+        try start()
+    }
+
+    /// PostgreSQL refuses to run as root: then it runs as the postgres user.
+    static var prefix: [String] { geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : [] }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    public func start() throws(TestPostgresError) {
+        guard
+            TestPostgres.run(
+                Self.prefix + [
+                    binaries + "/pg_ctl", "-D", root + "/data", "-o", options, "-l", root + "/log", "-w", "start",
+                ]
+            )
+        else { throw TestPostgresError("PostgreSQL did not start; see \(root)/log") }
+    }
+
+    /// Stops the server at once, as a crash would: connections drop, nothing is shut down cleanly.
+    public func kill() {
+        TestPostgres.run(Self.prefix + [binaries + "/pg_ctl", "-D", root + "/data", "-m", "immediate", "-w", "stop"])
+    }
 }
