@@ -125,7 +125,9 @@ public actor Vault {
         return .sealed(reason: sealedReason ?? "the vault is sealed")
     }
 
-    func unsealedRing() throws(VaultError) -> KeyRing {
+    // Untyped throws: Swift 6.3.1's optimizer crashes splitting the async functions that call a
+    // synchronous `throws(VaultError)` function (release builds).
+    func unsealedRing() throws -> KeyRing {
         guard let ring else { throw VaultError(.sealed, "the vault is sealed: \(sealedReason ?? "no master key")") }
         return ring
     }
