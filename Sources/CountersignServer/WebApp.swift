@@ -22,8 +22,8 @@ struct WebApp: Sendable {
     let address: ServerAddress
     /// The OpenID Connect provider approvers may sign in and step up with, if one is configured.
     let oidc: OIDCClient?
-    let limiter = SignInLimiter()
-    let pendingSignIns = PendingSignIns()
+    var limiter: SignInLimiter { SignInLimiter(store: sessions) }
+    var pendingSignIns: PendingSignIns { PendingSignIns(store: sessions) }
     let oidcFlows = OIDCFlows()
     let stepUps = OIDCStepUps()
 
@@ -206,7 +206,7 @@ struct WebApp: Sendable {
         func again(_ message: String, _ status: HTTPResponse.Status) -> Response {
             signInPage(request, error: message, email: email, next: next, status: status)
         }
-        if let until = limiter.blockedUntil(account: email, address: address, now: now) {
+        if let until = try await limiter.blockedUntil(account: email, address: address, now: now) {
             return again(
                 "Too many failed sign-ins. Try again in \(max(1, Int(until.timeIntervalSince(now) / 60) + 1)) minutes.",
                 .tooManyRequests
@@ -217,18 +217,18 @@ struct WebApp: Sendable {
         // The hash is checked whether or not the account exists, so that timing does not tell.
         let matches = Password.verify(password, hash: user?.passwordHash ?? Self.decoyHash)
         guard let user, matches, user.disabledAt == nil else {
-            limiter.recordFailure(account: email, address: address, now: now)
+            try await limiter.recordFailure(account: email, address: address, now: now)
             return again("That email and password do not match an approver.", .unauthorized)
         }
         if user.sealedTOTPSecret != nil, let browser {
-            let pending = pendingSignIns.start(email: user.email, browser: browser, now: now)
+            let pending = try await pendingSignIns.start(email: user.email, browser: browser, now: now)
             return WebPages.page(
                 "sign-in-code",
                 title: "Authenticator code",
                 ["csrf": browser, "pending": pending, "next": next]
             )
         }
-        limiter.recordSuccess(account: user.email)
+        try await limiter.recordSuccess(account: user.email)
         return try await completeSignIn(
             user.email,
             AuthenticationRecord(method: .password, authTime: now, amr: ["pwd"]),
@@ -262,12 +262,12 @@ struct WebApp: Sendable {
         let now = Date()
         let next = Self.safeNext(fields["next"])
         guard let browser, let token = fields["pending"],
-            let email = pendingSignIns.email(token: token, browser: browser, now: now),
+            let email = try await pendingSignIns.email(token: token, browser: browser, now: now),
             let user = try await users.user(email: email), user.disabledAt == nil
         else { return signInPage(request, error: "That sign-in expired; start again.", status: .unauthorized) }
         let address = context.remoteAddress?.ipAddress ?? "unknown"
-        if let until = limiter.blockedUntil(account: email, address: address, now: now) {
-            pendingSignIns.finish(token: token)
+        if let until = try await limiter.blockedUntil(account: email, address: address, now: now) {
+            try await pendingSignIns.finish(token: token)
             return signInPage(
                 request,
                 error:
@@ -279,7 +279,7 @@ struct WebApp: Sendable {
         do {
             authentication = try await users.stepUp(user, code: fields["code"] ?? "", box: approvals.secrets, now: now)
         } catch {
-            limiter.recordFailure(account: email, address: address, now: now)
+            try await limiter.recordFailure(account: email, address: address, now: now)
             return WebPages.page(
                 "sign-in-code",
                 title: "Authenticator code",
@@ -290,8 +290,8 @@ struct WebApp: Sendable {
                 status: .unauthorized
             )
         }
-        pendingSignIns.finish(token: token)
-        limiter.recordSuccess(account: email)
+        try await pendingSignIns.finish(token: token)
+        try await limiter.recordSuccess(account: email)
         return try await completeSignIn(
             email,
             AuthenticationRecord(method: .totp, authTime: authentication.authTime, amr: ["pwd", "otp"]),

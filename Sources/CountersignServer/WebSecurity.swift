@@ -59,77 +59,84 @@ enum WebRandom {
 ///
 /// While an account or an address is over its limit, sign-in is refused without the password being
 /// checked, so that guessing is slowed whoever guesses. A success clears the account's failures.
-final class SignInLimiter: Sendable {
+/// The failures are kept in the store, so that several instances behind a load balancer count
+/// them together.
+struct SignInLimiter: Sendable {
     static let window: TimeInterval = 15 * 60
+    let store: any WebSessionStore
     let perAccount: Int
     let perAddress: Int
-    private let failures = Mutex<[String: [Date]]>([:])
 
-    init(perAccount: Int = 5, perAddress: Int = 20) {
+    init(store: any WebSessionStore, perAccount: Int = 5, perAddress: Int = 20) {
+        self.store = store
         self.perAccount = perAccount
         self.perAddress = perAddress
     }
 
     /// When the caller may try again, if they are over a limit now.
-    func blockedUntil(account: String, address: String, now: Date) -> Date? {
-        failures.withLock { failures in
-            let cutoff = now.addingTimeInterval(-Self.window)
-            var until: Date?
-            for (key, limit) in [("account:" + account, perAccount), ("address:" + address, perAddress)] {
-                let recent = (failures[key] ?? []).filter { $0 > cutoff }
-                failures[key] = recent
-                if recent.count >= limit, let oldest = recent.first {
-                    let free = oldest.addingTimeInterval(Self.window)
-                    until = max(until ?? free, free)
-                }
+    func blockedUntil(account: String, address: String, now: Date) async throws -> Date? {
+        let limits = [("account:" + account, perAccount), ("address:" + address, perAddress)]
+        let failures = try await store.signInFailures(
+            keys: limits.map(\.0),
+            since: now.addingTimeInterval(-Self.window)
+        )
+        var until: Date?
+        for (key, limit) in limits {
+            let recent = failures[key] ?? []
+            if recent.count >= limit, let oldest = recent.first {
+                let free = oldest.addingTimeInterval(Self.window)
+                until = max(until ?? free, free)
             }
-            return until
         }
+        return until
     }
 
-    func recordFailure(account: String, address: String, now: Date) {
-        failures.withLock { failures in
-            failures["account:" + account, default: []].append(now)
-            failures["address:" + address, default: []].append(now)
-        }
+    func recordFailure(account: String, address: String, now: Date) async throws {
+        try await store.recordSignInFailure(
+            keys: ["account:" + account, "address:" + address],
+            at: now,
+            forgetBefore: now.addingTimeInterval(-Self.window)
+        )
     }
 
-    func recordSuccess(account: String) {
-        _ = failures.withLock { $0.removeValue(forKey: "account:" + account) }
+    func recordSuccess(account: String) async throws {
+        try await store.clearSignInFailures(key: "account:" + account)
     }
 }
 
-/// Sign-ins that passed the password and wait for the TOTP code, for a few minutes, in memory.
-final class PendingSignIns: Sendable {
+/// Sign-ins that passed the password and wait for the TOTP code, for a few minutes, in the store
+/// (any instance may take the second step); the store keeps only hashes of the token and of the
+/// browser's sign-in cookie.
+struct PendingSignIns: Sendable {
     static let lifetime: TimeInterval = 300
-    private struct Entry {
-        let email: String
-        let browser: String
-        let expires: Date
-    }
-    private let entries = Mutex<[String: Entry]>([:])
+    let store: any WebSessionStore
 
     /// Records one and returns its token.
-    func start(email: String, browser: String, now: Date) -> String {
+    func start(email: String, browser: String, now: Date) async throws -> String {
         let token = WebRandom.hex(bytes: 24)
-        entries.withLock { entries in
-            entries = entries.filter { $0.value.expires > now }
-            entries[token] = Entry(email: email, browser: browser, expires: now.addingTimeInterval(Self.lifetime))
-        }
+        try await store.startPendingSignIn(
+            PendingSignIn(
+                tokenHash: Self.hash(token),
+                email: email,
+                browserHash: Self.hash(browser),
+                expiresAt: now.addingTimeInterval(Self.lifetime)
+            ),
+            now: now
+        )
         return token
     }
 
     /// The email the token was issued for, if it is live and was issued to this browser.
-    func email(token: String, browser: String, now: Date) -> String? {
-        entries.withLock { entries in
-            guard let entry = entries[token], entry.expires > now,
-                ConstantTime.equals(Array(entry.browser.utf8), Array(browser.utf8))
-            else { return nil }
-            return entry.email
-        }
+    func email(token: String, browser: String, now: Date) async throws -> String? {
+        guard let pending = try await store.pendingSignIn(tokenHash: Self.hash(token), now: now),
+            ConstantTime.equals(pending.browserHash, Self.hash(browser))
+        else { return nil }
+        return pending.email
     }
 
-    func finish(token: String) { _ = entries.withLock { $0.removeValue(forKey: token) } }
+    func finish(token: String) async throws { try await store.finishPendingSignIn(tokenHash: Self.hash(token)) }
+
+    static func hash(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Data(text.utf8))) }
 }
 
 /// What every web page is served with, and how the web routes answer errors: as HTML, never as

@@ -308,6 +308,23 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v12: sign-in state shared by instances") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE sign_in_failures (
+                        key TEXT NOT NULL,
+                        at REAL NOT NULL
+                    ) STRICT;
+                    CREATE INDEX sign_in_failures_key ON sign_in_failures (key, at);
+                    CREATE TABLE pending_sign_ins (
+                        token_hash BLOB PRIMARY KEY NOT NULL CHECK (length(token_hash) = 32),
+                        email TEXT NOT NULL,
+                        browser_hash BLOB NOT NULL CHECK (length(browser_hash) = 32),
+                        expires_at REAL NOT NULL
+                    ) STRICT;
+                    """
+            )
+        }
         return migrator
     }
 }

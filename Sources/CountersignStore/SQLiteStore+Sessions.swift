@@ -86,4 +86,79 @@ extension SQLiteStore: WebSessionStore {
             )
         }
     }
+
+    public func recordSignInFailure(keys: [String], at now: Date, forgetBefore: Date) async throws {
+        try await transaction { db in
+            try db.execute(
+                sql: "DELETE FROM sign_in_failures WHERE at < ?",
+                arguments: [forgetBefore.timeIntervalSince1970]
+            )
+            for key in keys {
+                try db.execute(
+                    sql: "INSERT INTO sign_in_failures (key, at) VALUES (?, ?)",
+                    arguments: [key, now.timeIntervalSince1970]
+                )
+            }
+        }
+    }
+
+    public func signInFailures(keys: [String], since: Date) async throws -> [String: [Date]] {
+        try await writer.read { db in
+            var failures: [String: [Date]] = [:]
+            for key in keys {
+                failures[key] = try Double.fetchAll(
+                    db,
+                    sql: "SELECT at FROM sign_in_failures WHERE key = ? AND at > ? ORDER BY at",
+                    arguments: [key, since.timeIntervalSince1970]
+                ).map(Date.init(timeIntervalSince1970:))
+            }
+            return failures
+        }
+    }
+
+    public func clearSignInFailures(key: String) async throws {
+        try await transaction { db in
+            try db.execute(sql: "DELETE FROM sign_in_failures WHERE key = ?", arguments: [key])
+        }
+    }
+
+    public func startPendingSignIn(_ pending: PendingSignIn, now: Date) async throws {
+        try await transaction { db in
+            try db.execute(
+                sql: "DELETE FROM pending_sign_ins WHERE expires_at <= ?",
+                arguments: [now.timeIntervalSince1970]
+            )
+            try db.execute(
+                sql: "INSERT INTO pending_sign_ins (token_hash, email, browser_hash, expires_at) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    Data(pending.tokenHash), pending.email, Data(pending.browserHash),
+                    pending.expiresAt.timeIntervalSince1970,
+                ]
+            )
+        }
+    }
+
+    public func pendingSignIn(tokenHash: [UInt8], now: Date) async throws -> PendingSignIn? {
+        try await writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql:
+                    "SELECT email, browser_hash, expires_at FROM pending_sign_ins WHERE token_hash = ? AND expires_at > ?",
+                arguments: [Data(tokenHash), now.timeIntervalSince1970]
+            ).map {
+                PendingSignIn(
+                    tokenHash: tokenHash,
+                    email: $0[0],
+                    browserHash: Array($0[1] as Data),
+                    expiresAt: Date(timeIntervalSince1970: $0[2])
+                )
+            }
+        }
+    }
+
+    public func finishPendingSignIn(tokenHash: [UInt8]) async throws {
+        try await transaction { db in
+            try db.execute(sql: "DELETE FROM pending_sign_ins WHERE token_hash = ?", arguments: [Data(tokenHash)])
+        }
+    }
 }

@@ -156,6 +156,51 @@ struct UserStoreTests {
         #expect(!audit.joined().contains("secret"))
     }
 
+    @Test(
+        "sign-in state is shared: failures counted in a window and cleared; a pending sign-in lives five minutes",
+        arguments: StoreBackend.allCases
+    )
+    func signInState(backend: StoreBackend) async throws {
+        let store = try await backend.open().store
+        let keys = ["account:ana@acme.test", "address:192.0.2.7"]
+        for second in 0..<3 {
+            try await store.recordSignInFailure(
+                keys: keys,
+                at: now.addingTimeInterval(Double(second)),
+                forgetBefore: now.addingTimeInterval(-900)
+            )
+        }
+        let failures = try await store.signInFailures(keys: keys, since: now.addingTimeInterval(-1))
+        #expect(failures["account:ana@acme.test"] == (0..<3).map { now.addingTimeInterval(Double($0)) })
+        #expect(failures["address:192.0.2.7"]?.count == 3)
+        #expect(try await store.signInFailures(keys: keys, since: now.addingTimeInterval(1))[keys[0]]?.count == 1)
+        try await store.clearSignInFailures(key: keys[0])
+        let cleared = try await store.signInFailures(keys: keys, since: now.addingTimeInterval(-1))
+        #expect(cleared[keys[0]] ?? [] == [] && cleared[keys[1]]?.count == 3)
+        // Failures older than the window are forgotten as new ones come.
+        try await store.recordSignInFailure(
+            keys: [keys[1]],
+            at: now.addingTimeInterval(2000),
+            forgetBefore: now.addingTimeInterval(1000)
+        )
+        #expect(try await store.signInFailures(keys: [keys[1]], since: .distantPast)[keys[1]]?.count == 1)
+
+        let pending = PendingSignIn(
+            tokenHash: Array(repeating: 1, count: 32),
+            email: "ana@acme.test",
+            browserHash: Array(repeating: 2, count: 32),
+            expiresAt: now.addingTimeInterval(300)
+        )
+        try await store.startPendingSignIn(pending, now: now)
+        #expect(
+            try await store.pendingSignIn(tokenHash: pending.tokenHash, now: now.addingTimeInterval(299)) == pending
+        )
+        #expect(try await store.pendingSignIn(tokenHash: pending.tokenHash, now: now.addingTimeInterval(300)) == nil)
+        #expect(try await store.pendingSignIn(tokenHash: Array(repeating: 3, count: 32), now: now) == nil)
+        try await store.finishPendingSignIn(tokenHash: pending.tokenHash)
+        #expect(try await store.pendingSignIn(tokenHash: pending.tokenHash, now: now) == nil)
+    }
+
     @Test("a sealed secret opens only for the address it was sealed for")
     func sealedContext() throws {
         let box = try SecretBox(rawKey: SecretBox.generateRawKey())

@@ -69,4 +69,46 @@ public protocol WebSessionStore: Sendable {
 
     /// Ends a session (sign-out), audited.
     func endSession(id: String, at now: Date) async throws
+
+    /// Records a failed sign-in against each key (`account:EMAIL`, `address:IP`), and forgets
+    /// failures recorded before `forgetBefore`.
+    func recordSignInFailure(keys: [String], at now: Date, forgetBefore: Date) async throws
+
+    /// The times of the failed sign-ins recorded against each of `keys` since `since`, oldest first.
+    func signInFailures(keys: [String], since: Date) async throws -> [String: [Date]]
+
+    /// Forgets the failed sign-ins recorded against a key (its account signed in).
+    func clearSignInFailures(key: String) async throws
+
+    /// Records a sign-in that passed its password and waits for its TOTP code, and forgets those
+    /// that expired.
+    func startPendingSignIn(_ pending: PendingSignIn, now: Date) async throws
+
+    /// The pending sign-in whose token hashes to `tokenHash`, if it has not expired.
+    func pendingSignIn(tokenHash: [UInt8], now: Date) async throws -> PendingSignIn?
+
+    /// Ends a pending sign-in (finished, or given up).
+    func finishPendingSignIn(tokenHash: [UInt8]) async throws
+}
+
+/// A sign-in that passed its password and waits for the approver's TOTP code, kept in the store so
+/// that any instance can take the second step; only hashes of its token and of the browser's
+/// sign-in cookie are kept.
+public struct PendingSignIn: Sendable, Hashable {
+    /// SHA-256 of the token the sign-in page carries.
+    public let tokenHash: [UInt8]
+    /// The approver.
+    public let email: String
+    /// SHA-256 of the browser's sign-in cookie: the second step must come from the same browser.
+    public let browserHash: [UInt8]
+    /// When the sign-in must be started again.
+    public let expiresAt: Date
+
+    /// Creates one.
+    public init(tokenHash: [UInt8], email: String, browserHash: [UInt8], expiresAt: Date) {
+        self.tokenHash = tokenHash
+        self.email = email
+        self.browserHash = browserHash
+        self.expiresAt = expiresAt
+    }
 }

@@ -84,4 +84,72 @@ extension PostgresStore: WebSessionStore {
             )
         }
     }
+
+    public func recordSignInFailure(keys: [String], at now: Date, forgetBefore: Date) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                "DELETE FROM sign_in_failures WHERE at < \(forgetBefore.timeIntervalSince1970)",
+                logger: logger
+            )
+            for key in keys {
+                try await connection.query(
+                    "INSERT INTO sign_in_failures (key, at) VALUES (\(key), \(now.timeIntervalSince1970))",
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    public func signInFailures(keys: [String], since: Date) async throws -> [String: [Date]] {
+        var failures = Dictionary(uniqueKeysWithValues: keys.map { ($0, [Date]()) })
+        for row in try await rows(
+            "SELECT key, at FROM sign_in_failures WHERE key = ANY(\(keys)) AND at > \(since.timeIntervalSince1970) ORDER BY at"
+        ) {
+            let (key, at) = try row.decode((String, Double).self)
+            failures[key, default: []].append(Date(timeIntervalSince1970: at))
+        }
+        return failures
+    }
+
+    public func clearSignInFailures(key: String) async throws {
+        _ = try await rows("DELETE FROM sign_in_failures WHERE key = \(key)")
+    }
+
+    public func startPendingSignIn(_ pending: PendingSignIn, now: Date) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                "DELETE FROM pending_sign_ins WHERE expires_at <= \(now.timeIntervalSince1970)",
+                logger: logger
+            )
+            try await connection.query(
+                """
+                INSERT INTO pending_sign_ins (token_hash, email, browser_hash, expires_at)
+                VALUES (\(Data(pending.tokenHash)), \(pending.email), \(Data(pending.browserHash)),
+                \(pending.expiresAt.timeIntervalSince1970))
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    public func pendingSignIn(tokenHash: [UInt8], now: Date) async throws -> PendingSignIn? {
+        try await rows(
+            """
+            SELECT email, browser_hash, expires_at FROM pending_sign_ins
+            WHERE token_hash = \(Data(tokenHash)) AND expires_at > \(now.timeIntervalSince1970)
+            """
+        ).first.map {
+            let (email, browser, expires) = try $0.decode((String, Data, Double).self)
+            return PendingSignIn(
+                tokenHash: tokenHash,
+                email: email,
+                browserHash: Array(browser),
+                expiresAt: Date(timeIntervalSince1970: expires)
+            )
+        }
+    }
+
+    public func finishPendingSignIn(tokenHash: [UInt8]) async throws {
+        _ = try await rows("DELETE FROM pending_sign_ins WHERE token_hash = \(Data(tokenHash))")
+    }
 }

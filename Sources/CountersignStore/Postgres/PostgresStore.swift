@@ -391,6 +391,19 @@ enum PostgresMigrations {
                 "CREATE INDEX web_sessions_email ON web_sessions (email)",
             ],
             vaultStep,
+            [
+                // Sign-in state any instance may take the next step of.
+                "CREATE TABLE sign_in_failures (key text NOT NULL, at double precision NOT NULL)",
+                "CREATE INDEX sign_in_failures_key ON sign_in_failures (key, at)",
+                """
+                CREATE TABLE pending_sign_ins (
+                    token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+                    email text NOT NULL,
+                    browser_hash bytea NOT NULL CHECK (length(browser_hash) = 32),
+                    expires_at double precision NOT NULL
+                )
+                """,
+            ],
         ]
     }
 
