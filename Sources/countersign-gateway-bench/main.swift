@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -18,6 +19,7 @@ import Glibc
 //     swift run -c release countersign-gateway-bench loop [--workers 64] [--seconds 10]
 //     swift run -c release countersign-gateway-bench http [--requests 20000]
 //     swift run -c release countersign-gateway-bench memory --executable .build/release/countersign [--polls 10000]
+//     swift run -c release countersign-gateway-bench postgres --server postgres://postgres@127.0.0.1:5432 [--instances 1,3]
 
 let arguments = CommandLine.arguments
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -82,6 +84,28 @@ struct Stack {
 
 // MARK: - The durable loop
 
+/// The loop's action: agent `worker` reads a file.
+@Sendable func readNotes(_ worker: Int) -> ProposedAction {
+    ProposedAction(
+        operation: OperationID("files.read")!,
+        arguments: ["path": "notes.txt"],
+        principal: "ana@acme.test",
+        agent: "agent-\(worker)"
+    )
+}
+
+/// The loop's decision: the approver approves the digest shown.
+@Sendable func approval(of request: ActionRequest) -> Decision {
+    Decision(
+        requestID: request.id,
+        approver: "bob@acme.test",
+        verdict: .approve,
+        digest: request.digest,
+        authentication: AuthenticationRecord(method: .apiToken, authTime: Date()),
+        decidedAt: Date()
+    )
+}
+
 func durableLoop() async throws {
     let workers = option("--workers", 64)
     let duration = Duration.seconds(option("--seconds", 10))
@@ -91,28 +115,10 @@ func durableLoop() async throws {
     let (mode, synchronous) = try await stack.store.durabilitySettings()
     print("Durable loop: propose → approve → claim → execute (files.read), \(workers) concurrent agents")
     print("  journal_mode=\(mode), synchronous=\(synchronous) (2 = FULL)")
-    let action: @Sendable (Int) -> ProposedAction = { worker in
-        ProposedAction(
-            operation: OperationID("files.read")!,
-            arguments: ["path": "notes.txt"],
-            principal: "ana@acme.test",
-            agent: "agent-\(worker)"
-        )
-    }
-    @Sendable func decision(_ request: ActionRequest) -> Decision {
-        Decision(
-            requestID: request.id,
-            approver: "bob@acme.test",
-            verdict: .approve,
-            digest: request.digest,
-            authentication: AuthenticationRecord(method: .apiToken, authTime: Date()),
-            decidedAt: Date()
-        )
-    }
     // Warm up.
     for worker in 0..<workers {
-        let request = try await stack.gateway.propose(action(worker))
-        _ = try await stack.requests.decide(decision(request), now: Date())
+        let request = try await stack.gateway.propose(readNotes(worker))
+        _ = try await stack.requests.decide(approval(of: request), now: Date())
         _ = try await stack.executor.execute(requestID: request.id)
     }
     let before = stack.store.commitStatistics
@@ -125,8 +131,8 @@ func durableLoop() async throws {
             group.addTask {
                 var count = 0
                 while clock.now < deadline {
-                    let request = try await stack.gateway.propose(action(worker))
-                    _ = try await stack.requests.decide(decision(request), now: Date())
+                    let request = try await stack.gateway.propose(readNotes(worker))
+                    _ = try await stack.requests.decide(approval(of: request), now: Date())
                     guard try await stack.executor.execute(requestID: request.id)?.state == .executed else {
                         fatalError("an approved request did not execute")
                     }
@@ -156,6 +162,135 @@ func durableLoop() async throws {
         )
     )
     print("  audit log: \(verification.entries) entries, intact: \(verification.isIntact)")
+}
+
+// MARK: - The durable loop on PostgreSQL, one and several instances
+
+/// CPU seconds used so far by every process named `postgres` on this machine (the benchmark's
+/// own server): what the database spends on the loop.
+func postgresCPUSeconds() -> Double {
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    var total = 0.0
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+        guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+            stat[stat.index(after: open)..<close] == "postgres"
+        else { continue }
+        // Fields after the command: state is the 3rd field of the whole line; utime and stime the 14th and 15th.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+        total += (user + system) / ticks
+    }
+    return total
+}
+
+/// The PostgreSQL driver's logger: errors only.
+let quietLogger: Logger = {
+    var logger = Logger(label: "countersign.postgres")
+    logger.logLevel = .error
+    return logger
+}()
+
+/// Creates an empty database on the server for one run.
+func freshPostgresDatabase(server: String) async throws -> String {
+    guard let components = URLComponents(string: server), let host = components.host, let user = components.user
+    else { throw CancellationError() }
+    let name = "countersign_bench_\(UUID().uuidString.prefix(8).lowercased())"
+    let admin = PostgresClient(
+        configuration: .init(
+            host: host,
+            port: components.port ?? 5432,
+            username: user,
+            password: components.password,
+            database: "postgres",
+            tls: .disable
+        ),
+        backgroundLogger: quietLogger
+    )
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await admin.run() }
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: quietLogger)
+        group.cancelAll()
+    }
+    let base = server.hasSuffix("/") ? String(server.dropLast()) : server
+    return "\(base)/\(name)?sslmode=disable"
+}
+
+/// The durable loop with `instances` Countersign instances on one PostgreSQL database: each has
+/// its own connection pool, gateway and executor; each agent proposes on one instance, is decided
+/// on the next and executed by the one after, so every step crosses instances.
+func postgresLoop() async throws {
+    guard let server = stringOption("--server") ?? ProcessInfo.processInfo.environment["COUNTERSIGN_BENCH_POSTGRES"]
+    else {
+        print("postgres needs --server postgres://user@host:port (a server it may create databases on)")
+        exit(2)
+    }
+    let workers = option("--workers", 64)
+    let duration = Duration.seconds(option("--seconds", 10))
+    let counts = (stringOption("--instances") ?? "1,3").split(separator: ",").compactMap { Int($0) }
+    print("Durable loop on PostgreSQL: propose → approve → claim → execute (files.read), \(workers) concurrent agents")
+    for count in counts {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = try await freshPostgresDatabase(server: server)
+        var instances: [(store: PostgresStore, gateway: Gateway, requests: NotifyingStore, executor: Executor)] = []
+        for _ in 0..<count {
+            let store = try await PostgresStore(url: url, logger: quietLogger)
+            let requests = NotifyingStore(store, events: RequestEvents())
+            let files = try FilesConnector(root: directory.appending(path: "workspace").path)
+            let executor = Executor(store: requests, connectors: [files])
+            let gateway = Gateway(
+                catalog: OperationCatalog(files.operations),
+                policy: try Policy(yaml: askEverything, catalog: Catalogs.local()),
+                store: requests,
+                executor: executor
+            )
+            instances.append((store, gateway, requests, executor))
+        }
+        let stacks = instances
+        @Sendable func round(_ worker: Int) async throws {
+            let proposing = stacks[worker % count]
+            let deciding = stacks[(worker + 1) % count]
+            let executing = stacks[(worker + 2) % count]
+            let request = try await proposing.gateway.propose(readNotes(worker))
+            _ = try await deciding.requests.decide(approval(of: request), now: Date())
+            guard try await executing.executor.execute(requestID: request.id)?.state == .executed else {
+                fatalError("an approved request did not execute")
+            }
+        }
+        for worker in 0..<workers { try await round(worker) }
+        let (cpuStart, databaseStart) = (cpuSeconds(), postgresCPUSeconds())
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + duration
+        let completed = try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var done = 0
+                    while clock.now < deadline {
+                        try await round(worker)
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = seconds(clock.now - start)
+        let (cpu, database) = (cpuSeconds() - cpuStart, postgresCPUSeconds() - databaseStart)
+        let verification = try await stacks[0].store.verifyAudit(checkpoints: [], publicKey: nil) { _ in }
+        print("  \(count) instance\(count == 1 ? "" : "s"):")
+        print(String(format: "    %.0f decisions/s (%d in %.1f s)", Double(completed) / elapsed, completed, elapsed))
+        print(
+            String(
+                format: "    CPU per decision: Countersign %.3f ms, PostgreSQL %.3f ms",
+                cpu / Double(completed) * 1000,
+                database / Double(completed) * 1000
+            )
+        )
+        print("    audit log: \(verification.entries) entries in one chain, intact: \(verification.isIntact)")
+        for stack in stacks { stack.store.close() }
+    }
 }
 
 // MARK: - An auto-allowed action over HTTP
@@ -428,7 +563,8 @@ switch arguments.dropFirst().first {
 case "loop": try await durableLoop()
 case "http": try await httpLatency()
 case "memory": try await memory()
+case "postgres": try await postgresLoop()
 default:
-    print("usage: countersign-gateway-bench loop|http|memory [options]; see docs/performance.md")
+    print("usage: countersign-gateway-bench loop|http|memory|postgres [options]; see docs/performance.md")
     exit(2)
 }

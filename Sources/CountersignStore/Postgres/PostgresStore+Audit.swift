@@ -37,15 +37,16 @@ enum PostgresAudit {
         let sequence = try cells[0].decode(Int64.self) + 1
         let previous = Array(try cells[1].decode(Data.self))
         let entry = AuditChain.entry(for: prepared, sequence: sequence, previousHash: previous)
+        // One round trip: the entry and the new head together.
         try await connection.query(
             """
-            INSERT INTO audit_log (seq, body, prev_hash, hash, request_id)
-            VALUES (\(sequence), \(Data(entry.body)), \(Data(entry.previousHash)), \(Data(entry.hash)), \(prepared.requestID))
+            WITH appended AS (
+                INSERT INTO audit_log (seq, body, prev_hash, hash, request_id)
+                VALUES (\(sequence), \(Data(entry.body)), \(Data(entry.previousHash)), \(Data(entry.hash)),
+                \(prepared.requestID))
+            )
+            UPDATE audit_head SET seq = \(sequence), hash = \(Data(entry.hash)) WHERE id = 1
             """,
-            logger: logger
-        )
-        try await connection.query(
-            "UPDATE audit_head SET seq = \(sequence), hash = \(Data(entry.hash)) WHERE id = 1",
             logger: logger
         )
         return entry
