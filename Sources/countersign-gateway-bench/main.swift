@@ -84,6 +84,33 @@ struct Stack {
 
 // MARK: - The durable loop
 
+/// Runs `round` in a loop in each of `workers` tasks until `duration` has passed.
+///
+/// - Returns: How many rounds were done, and in how many seconds.
+func loop(
+    workers: Int,
+    for duration: Duration,
+    _ round: @escaping @Sendable (_ worker: Int) async throws -> Void
+) async throws -> (rounds: Int, seconds: Double) {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let deadline = start + duration
+    let rounds = try await withThrowingTaskGroup(of: Int.self) { group in
+        for worker in 0..<workers {
+            group.addTask {
+                var done = 0
+                while clock.now < deadline {
+                    try await round(worker)
+                    done += 1
+                }
+                return done
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    return (rounds, seconds(clock.now - start))
+}
+
 /// The loop's action: agent `worker` reads a file.
 @Sendable func readNotes(_ worker: Int) -> ProposedAction {
     ProposedAction(
@@ -123,27 +150,13 @@ func durableLoop() async throws {
     }
     let before = stack.store.commitStatistics
     let cpuStart = cpuSeconds()
-    let clock = ContinuousClock()
-    let start = clock.now
-    let deadline = start + duration
-    let completed = try await withThrowingTaskGroup(of: Int.self) { group in
-        for worker in 0..<workers {
-            group.addTask {
-                var count = 0
-                while clock.now < deadline {
-                    let request = try await stack.gateway.propose(readNotes(worker))
-                    _ = try await stack.requests.decide(approval(of: request), now: Date())
-                    guard try await stack.executor.execute(requestID: request.id)?.state == .executed else {
-                        fatalError("an approved request did not execute")
-                    }
-                    count += 1
-                }
-                return count
-            }
+    let (completed, elapsed) = try await loop(workers: workers, for: duration) { worker in
+        let request = try await stack.gateway.propose(readNotes(worker))
+        _ = try await stack.requests.decide(approval(of: request), now: Date())
+        guard try await stack.executor.execute(requestID: request.id)?.state == .executed else {
+            fatalError("an approved request did not execute")
         }
-        return try await group.reduce(0, +)
     }
-    let elapsed = seconds(clock.now - start)
     let cpu = cpuSeconds() - cpuStart
     let after = stack.store.commitStatistics
     let commits = after.commits - before.commits
@@ -260,23 +273,7 @@ func postgresLoop() async throws {
         }
         for worker in 0..<workers { try await round(worker) }
         let (cpuStart, databaseStart) = (cpuSeconds(), postgresCPUSeconds())
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + duration
-        let completed = try await withThrowingTaskGroup(of: Int.self) { group in
-            for worker in 0..<workers {
-                group.addTask {
-                    var done = 0
-                    while clock.now < deadline {
-                        try await round(worker)
-                        done += 1
-                    }
-                    return done
-                }
-            }
-            return try await group.reduce(0, +)
-        }
-        let elapsed = seconds(clock.now - start)
+        let (completed, elapsed) = try await loop(workers: workers, for: duration, round)
         let (cpu, database) = (cpuSeconds() - cpuStart, postgresCPUSeconds() - databaseStart)
         let verification = try await stacks[0].store.verifyAudit(checkpoints: [], publicKey: nil) { _ in }
         print("  \(count) instance\(count == 1 ? "" : "s"):")
