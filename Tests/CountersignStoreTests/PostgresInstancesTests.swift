@@ -112,16 +112,21 @@ struct PostgresInstancesTests {
         let claimed = try #require(try await stores[0].claim(id: request.id, now: start))
         // Instance B starts while A executes: A holds the lease, nothing is abandoned.
         #expect(try await stores[1].abandonExecuting(now: start.addingTimeInterval(5)).isEmpty)
-        #expect(try await stores[1].abandonExpiredLeases(now: start.addingTimeInterval(59)).isEmpty)
+        // A renews its lease while its connector runs (B holds no claim, so renews nothing of A's).
+        #expect(try await stores[0].renewLease(id: request.id, now: start.addingTimeInterval(30)))
+        #expect(try await stores[1].abandonExpiredLeases(now: start.addingTimeInterval(89)).isEmpty)
+        #expect(try await stores[0].fencingNumber(of: request.id) == 1)
         // A stalls past its lease: B's sweep ends the execution as outcome_unknown.
-        let ended = try await stores[1].abandonExpiredLeases(now: start.addingTimeInterval(61))
+        let ended = try await stores[1].abandonExpiredLeases(now: start.addingTimeInterval(91))
         #expect(ended.map(\.id) == [request.id] && ended.first?.state == .outcomeUnknown)
+        // A's next renewal fails: it knows it lost the execution.
+        #expect(try await stores[0].renewLease(id: request.id, now: start.addingTimeInterval(92)) == false)
         // A wakes up and tries to record its result: refused, the outcome stays unknown.
         await #expect(throws: StoreError.self) {
             _ = try await stores[0].complete(
                 claimed: claimed,
                 outcome: .executed(["late": true]),
-                now: start.addingTimeInterval(62)
+                now: start.addingTimeInterval(93)
             )
         }
         #expect(try await stores[1].request(id: request.id)?.state == .outcomeUnknown)

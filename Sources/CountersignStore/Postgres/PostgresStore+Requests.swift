@@ -1,6 +1,7 @@
 public import Countersign
 public import Foundation
 import PostgresNIO
+import Synchronization
 
 extension RequestRecord {
     static let selectColumns = columnNames.joined(separator: ", ")
@@ -118,12 +119,14 @@ extension PostgresStore: ActionStore {
             (AuditEvent.intake(of: request)
             + [AuditEvent(kind: AuditKind.executing, actor: "system", requestID: request.id, at: now)])
             .map { event throws(AuditError) in try AuditChain.prepare(event) }
-        return try await transaction { connection in
-            if let existing = try await existing(request, on: connection) { return (existing, false) }
-            try await insert(record, on: connection)
-            let claimed = try await apply(.claim, to: request, now: now, on: connection)
-            for event in events { _ = try await PostgresAudit.append(event, on: connection, logger: logger) }
-            return (claimed, true)
+        return try await droppingFenceUnlessCommitted(of: request.id) {
+            try await transaction { connection in
+                if let existing = try await existing(request, on: connection) { return (existing, false) }
+                try await insert(record, on: connection)
+                let claimed = try await apply(.claim, to: request, now: now, on: connection)
+                for event in events { _ = try await PostgresAudit.append(event, on: connection, logger: logger) }
+                return (claimed, true)
+            }
         }
     }
 
@@ -210,7 +213,23 @@ extension PostgresStore: ActionStore {
         let event = try AuditChain.prepare(
             AuditEvent(kind: AuditKind.executing, actor: "system", requestID: id, at: now)
         )
-        return try await transaction { connection in
+        return try await droppingFenceUnlessCommitted(of: id) {
+            try await claimed(id, event: event, now: now)
+        }
+    }
+
+    /// Runs a claim's transaction; if it does not commit, the fencing number it recorded is dropped.
+    private func droppingFenceUnlessCommitted<T>(of id: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            _ = heldFences.withLock { $0.removeValue(forKey: id) }
+            throw error
+        }
+    }
+
+    private func claimed(_ id: String, event: AuditChain.PreparedEvent, now: Date) async throws -> ActionRequest? {
+        try await transaction { connection in
             guard let request = try await find(id, on: connection),
                 RequestTransition.claim.from.contains(request.state)
             else { return nil }
@@ -228,10 +247,11 @@ extension PostgresStore: ActionStore {
 
     public func complete(id: String, outcome: ExecutionOutcome, now: Date) async throws -> ActionRequest {
         let event = try AuditChain.prepare(.completion(of: id, outcome: outcome, at: now))
+        let fence = heldFences.withLock { $0.removeValue(forKey: id) }
         return try await transaction { connection in
             guard let request = try await find(id, on: connection) else { throw StoreError.notFound(id) }
             let (finished, transition) = ActionRequest.finishing(request, with: outcome)
-            let completed = try await apply(transition, to: finished, now: now, on: connection)
+            let completed = try await apply(transition, to: finished, now: now, fence: fence, on: connection)
             _ = try await PostgresAudit.append(event, on: connection, logger: logger)
             return completed
         }
@@ -241,8 +261,9 @@ extension PostgresStore: ActionStore {
         guard claimed.state == .executing else { return try await complete(id: claimed.id, outcome: outcome, now: now) }
         let event = try AuditChain.prepare(.completion(of: claimed.id, outcome: outcome, at: now))
         let (finished, transition) = ActionRequest.finishing(claimed, with: outcome)
+        let fence = heldFences.withLock { $0.removeValue(forKey: claimed.id) }
         return try await transaction { connection in
-            let completed = try await apply(transition, to: finished, now: now, on: connection)
+            let completed = try await apply(transition, to: finished, now: now, fence: fence, on: connection)
             _ = try await PostgresAudit.append(event, on: connection, logger: logger)
             return completed
         }
@@ -329,10 +350,11 @@ extension PostgresStore: ActionStore {
 
     /// Moves the lease of an execution that is still running further out.
     public func renewLease(id: String, now: Date) async throws -> Bool {
-        try await rows(
+        let fence = heldFences.withLock { $0[id] }
+        return try await rows(
             """
             UPDATE action_requests SET lease_until = \(now.timeIntervalSince1970 + lease)
-            WHERE id = \(id) AND state = 'executing' RETURNING id
+            WHERE id = \(id) AND state = 'executing' AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING id
             """
         ).count == 1
     }
@@ -347,12 +369,14 @@ extension PostgresStore: ActionStore {
 
     /// Applies a transition with a conditional update.
     ///
-    /// The row changes only if it is still in a state the transition starts from; a claim
-    /// increments the request's fencing number.
+    /// The row changes only if it is still in a state the transition starts from (and, given a
+    /// `fence`, still carries that fencing number); a claim increments the request's fencing
+    /// number, which this instance then holds until it completes the execution.
     func apply(
         _ transition: RequestTransition,
         to request: ActionRequest,
         now: Date,
+        fence expected: Int64? = nil,
         on connection: PostgresConnection
     ) async throws -> ActionRequest {
         var updated = request
@@ -366,7 +390,9 @@ extension PostgresStore: ActionStore {
             """
             UPDATE action_requests SET state = \(updated.state.rawValue), updated_at = \(now.timeIntervalSince1970),
                 result = \(result), failure = \(updated.failure), fence = fence + \(fence), lease_until = \(leaseUntil)
-            WHERE id = \(updated.id) AND state = ANY(\(from)) RETURNING id
+            WHERE id = \(updated.id) AND state = ANY(\(from))
+                AND (\(expected)::bigint IS NULL OR fence = \(expected))
+            RETURNING fence
             """,
             on: connection
         )
@@ -377,6 +403,10 @@ extension PostgresStore: ActionStore {
                 transition,
                 from: current.flatMap(RequestState.init(rawValue:)) ?? request.state
             )
+        }
+        if transition == .claim, let held = try changed.first?.decode(Int64.self) {
+            // Dropped again by the claim's caller if its transaction does not commit.
+            heldFences.withLock { $0[updated.id] = held }
         }
         try await notifyChange(of: updated.id, on: connection)
         return updated

@@ -22,6 +22,9 @@ public final class PostgresStore: Sendable {
     /// How long an operation waits for a connection before it fails as unavailable.
     public let connectionWait: TimeInterval
     private let runner: Task<Void, Never>
+    /// The fencing number of each claim this instance holds: its completion (and each renewal of
+    /// its lease) applies only while the request still carries that number.
+    let heldFences = Mutex<[String: Int64]>([:])
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`)
     /// and brings the schema up to date.
