@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "CountersignServer", targets: ["CountersignServer"]),
         .library(name: "CountersignMCP", targets: ["CountersignMCP"]),
         .library(name: "CountersignSandbox", targets: ["CountersignSandbox"]),
+        .library(name: "CountersignAgent", targets: ["CountersignAgent"]),
         .executable(name: "countersign", targets: ["countersign"]),
         .executable(name: "countersign-bench", targets: ["countersign-bench"]),
         .executable(name: "countersign-gateway-bench", targets: ["countersign-gateway-bench"]),
@@ -90,6 +91,7 @@ let package = Package(
             name: "CountersignServer",
             dependencies: [
                 "Countersign",
+                "CountersignAgent",
                 "CountersignStore",
                 "CountersignVault",
                 "CountersignMCP",
@@ -123,6 +125,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CountersignAgent",
+            dependencies: [
+                "Countersign",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CountersignMCP",
             dependencies: [
                 "Countersign",
@@ -137,6 +148,7 @@ let package = Package(
             name: "countersign",
             dependencies: [
                 "Countersign",
+                "CountersignAgent",
                 "CountersignStore",
                 "CountersignVault",
                 "CountersignConnectors",
@@ -195,6 +207,7 @@ let package = Package(
             name: "CountersignServerTests",
             dependencies: [
                 "Countersign",
+                "CountersignAgent",
                 "CountersignStore",
                 "CountersignServer",
                 "CountersignSandbox",
@@ -246,6 +259,7 @@ let package = Package(
         .testTarget(
             name: "CountersignStoreTests",
             dependencies: [
+                "CountersignAgent",
                 "CountersignTestSupport",
                 "Countersign",
                 "CountersignStore",

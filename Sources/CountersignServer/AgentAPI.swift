@@ -41,12 +41,14 @@ struct AgentAPI: Sendable {
         return .json(["operations": .array(gateway.catalog.descriptors.map(\.json))])
     }
 
-    func propose(_ request: Request) async throws -> Response {
-        let agent = try await authenticate(request)
+    /// A JSON body of at most 1 MiB.
+    ///
+    /// - Throws: A 413 or 400 ``Problem``.
+    static func jsonBody(_ request: Request) async throws -> JSONValue {
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: Self.maximumBodyBytes)
+            body = try await request.collectBody(upTo: maximumBodyBytes)
         } catch {
             throw Problem(
                 status: .contentTooLarge,
@@ -54,13 +56,16 @@ struct AgentAPI: Sendable {
                 detail: "the request body may be at most 1 MiB"
             )
         }
-        let value: JSONValue
         do {
-            value = try JSONParser().parse(Array(buffer: body))
+            return try JSONParser().parse(Array(buffer: body))
         } catch {
             throw Problem(status: .badRequest, title: "Malformed JSON", detail: "the body is not valid JSON: \(error)")
         }
-        let proposal = try Proposal(value)
+    }
+
+    func propose(_ request: Request) async throws -> Response {
+        let agent = try await authenticate(request)
+        let proposal = try Proposal(try await Self.jsonBody(request))
         let action = ProposedAction(
             operation: proposal.operation,
             arguments: proposal.arguments,

@@ -1,4 +1,5 @@
 public import Countersign
+public import CountersignAgent
 public import CountersignSandbox
 public import CountersignStore
 public import CountersignVault
@@ -76,6 +77,8 @@ public struct ServerContext: Sendable {
     public let address: ServerAddress
     /// The database, asked by `/healthz` whether it answers.
     public let database: (any DatabaseHealth)?
+    /// Carries out runs (`/v1/runs`), if the server offers them.
+    public let runs: RunEngine?
 
     /// Creates a context.
     public init(
@@ -91,9 +94,11 @@ public struct ServerContext: Sendable {
         oidc: OIDCConfiguration? = nil,
         audit: AuditSources? = nil,
         database: (any DatabaseHealth)? = nil,
+        runs: RunEngine? = nil,
         publicURL: String? = nil
     ) {
         self.database = database
+        self.runs = runs
         self.sessions = sessions
         self.oidc = oidc
         self.audit = audit
@@ -200,6 +205,14 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
         address: context.address
     )
     router.get("/v1/catalog") { request, _ in try await agents.catalog(request) }
+    if let engine = context.runs {
+        let runs = RunsAPI(agents: agents, engine: engine)
+        router.post("/v1/runs") { request, _ in try await runs.start(request) }
+        router.get("/v1/runs") { request, _ in try await runs.list(request) }
+        router.get("/v1/runs/{id}") { request, context in
+            try await runs.show(request, id: try context.parameters.require("id"))
+        }
+    }
     router.post("/v1/actions") { request, _ in try await agents.propose(request) }
     router.get("/v1/actions") { request, _ in try await agents.list(request) }
     router.post("/v1/actions/{id}/undo") { request, context in

@@ -453,6 +453,118 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "RunStep": {
+                "type": "object",
+                "required": [
+                  "index",
+                  "operation",
+                  "arguments",
+                  "rationale",
+                  "dependsOn",
+                  "state"
+                ],
+                "properties": {
+                  "index": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "operation": {
+                    "type": "string",
+                    "description": "connector.operation, from GET /v1/catalog."
+                  },
+                  "arguments": {
+                    "type": "object"
+                  },
+                  "rationale": {
+                    "type": "string",
+                    "description": "Why the planner proposes the step: its own words, shown to the approver as such (never as the impact)."
+                  },
+                  "dependsOn": {
+                    "type": "array",
+                    "items": {
+                      "type": "integer",
+                      "minimum": 0
+                    },
+                    "description": "Earlier steps that must execute first."
+                  },
+                  "state": {
+                    "enum": [
+                      "planned",
+                      "proposed",
+                      "executed",
+                      "failed",
+                      "skipped"
+                    ]
+                  },
+                  "requestID": {
+                    "type": "string",
+                    "description": "The step's request (GET /v1/actions/{id}), once proposed."
+                  },
+                  "requestState": {
+                    "type": "string"
+                  },
+                  "failure": {
+                    "type": "string"
+                  }
+                }
+              },
+              "Run": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "goal",
+                  "onBehalfOf",
+                  "agent",
+                  "planner",
+                  "state",
+                  "steps",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "pattern": "^run_[0-9a-f]{24}$"
+                  },
+                  "goal": {
+                    "type": "string"
+                  },
+                  "onBehalfOf": {
+                    "type": "string"
+                  },
+                  "agent": {
+                    "type": "string"
+                  },
+                  "planner": {
+                    "type": "string"
+                  },
+                  "state": {
+                    "enum": [
+                      "running",
+                      "completed",
+                      "failed"
+                    ]
+                  },
+                  "failure": {
+                    "type": "string",
+                    "description": "Which step did not execute, and why (a denial's reason included)."
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "steps": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/RunStep"
+                    }
+                  }
+                }
               }
             },
             "responses": {
@@ -1458,6 +1570,200 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Problem"
                   },
                   "422": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/runs": {
+              "post": {
+                "summary": "Start a run: a goal carried out as a plan of gated actions",
+                "description": "Each step is proposed like any action (same intake, assessment and approval) with the idempotency key run:<id>:<index>, when the steps it depends on have executed; independent steps are proposed together. The run is checkpointed after every change and resumes after a restart. A step that does not execute (denied, expired, failed\u2026) ends the run as failed; the steps after it are not proposed.",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "required": [
+                          "goal",
+                          "onBehalfOf",
+                          "plan"
+                        ],
+                        "additionalProperties": false,
+                        "properties": {
+                          "goal": {
+                            "type": "string",
+                            "maxLength": 4000
+                          },
+                          "onBehalfOf": {
+                            "type": "string",
+                            "maxLength": 256
+                          },
+                          "plan": {
+                            "description": "The steps (at most 100), or an object with steps.",
+                            "oneOf": [
+                              {
+                                "type": "array",
+                                "items": {
+                                  "type": "object",
+                                  "required": [
+                                    "operation"
+                                  ],
+                                  "properties": {
+                                    "operation": {
+                                      "type": "string"
+                                    },
+                                    "arguments": {
+                                      "type": "object"
+                                    },
+                                    "rationale": {
+                                      "type": "string",
+                                      "maxLength": 2000
+                                    },
+                                    "dependsOn": {
+                                      "type": "array",
+                                      "items": {
+                                        "type": "integer",
+                                        "minimum": 0
+                                      }
+                                    }
+                                  }
+                                }
+                              },
+                              {
+                                "type": "object",
+                                "required": [
+                                  "steps"
+                                ]
+                              }
+                            ]
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The run, with its first steps proposed.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Run"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              },
+              "get": {
+                "summary": "This agent's runs, newest first",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "state",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "all, or a comma-separated list of running, completed, failed."
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 200,
+                      "default": 50
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The runs.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "runs"
+                          ],
+                          "properties": {
+                            "runs": {
+                              "type": "array",
+                              "items": {
+                                "$ref": "#/components/schemas/Run"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
+            },
+            "/v1/runs/{id}": {
+              "get": {
+                "summary": "A run: its plan and each step's state",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The run.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Run"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
                     "$ref": "#/components/responses/Problem"
                   }
                 }

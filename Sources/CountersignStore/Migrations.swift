@@ -325,6 +325,27 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v13: runs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE runs (
+                        id TEXT PRIMARY KEY NOT NULL CHECK (id LIKE 'run_%' AND length(id) = 28),
+                        goal TEXT NOT NULL,
+                        principal TEXT NOT NULL,
+                        agent TEXT NOT NULL,
+                        planner TEXT NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('running', 'completed', 'failed')),
+                        steps TEXT NOT NULL,
+                        failure TEXT,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        version INTEGER NOT NULL CHECK (version >= 0)
+                    ) STRICT;
+                    CREATE INDEX runs_agent ON runs (agent, created_at);
+                    CREATE INDEX runs_state ON runs (state);
+                    """
+            )
+        }
         return migrator
     }
 }

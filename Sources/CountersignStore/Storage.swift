@@ -2,7 +2,8 @@ public import Countersign
 
 /// Every store protocol at once: what a running Countersign keeps, on SQLite or PostgreSQL.
 public typealias CountersignStorage =
-    any ActionStore & AuditStore & AgentStore & UserStore & WebSessionStore & VaultStore & DatabaseHealth
+    any ActionStore & AuditStore & AgentStore & UserStore & WebSessionStore & VaultStore & RunStore
+    & DatabaseHealth
 
 /// A database that can say whether it answers, for `/healthz`.
 public protocol DatabaseHealth: Sendable {

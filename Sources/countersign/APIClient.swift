@@ -17,20 +17,34 @@ struct APIClient {
         self.token = token
     }
 
-    /// The server and token from the options and the environment.
+    /// The server and the approver's token from the options and the environment.
     init(server: String?) throws {
-        let base =
-            server ?? Environment.value("COUNTERSIGN_SERVER").flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultServer
-        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw CommandError("--server must be an http:// or https:// URL, not \(base)")
-        }
         guard let token = Environment.value("COUNTERSIGN_TOKEN"), !token.isEmpty else {
             throw CommandError(
                 "set COUNTERSIGN_TOKEN to your personal token (issue one with `countersign users token EMAIL`)"
             )
         }
-        self.server = base.hasSuffix("/") ? String(base.dropLast()) : base
-        self.token = Secret(token)
+        self.init(server: try Self.base(server), token: Secret(token))
+    }
+
+    /// The server from the options and the environment, and the agent's key from `$COUNTERSIGN_AGENT_KEY`.
+    static func agent(server: String?) throws -> APIClient {
+        guard let key = Environment.value("COUNTERSIGN_AGENT_KEY"), !key.isEmpty else {
+            throw CommandError(
+                "set COUNTERSIGN_AGENT_KEY to the agent's key (create one with `countersign agents create NAME`)"
+            )
+        }
+        return APIClient(server: try base(server), token: Secret(key))
+    }
+
+    /// The server's base URL: the option, else `$COUNTERSIGN_SERVER`, else the local default.
+    static func base(_ server: String?) throws -> String {
+        let base =
+            server ?? Environment.value("COUNTERSIGN_SERVER").flatMap { $0.isEmpty ? nil : $0 } ?? defaultServer
+        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw CommandError("--server must be an http:// or https:// URL, not \(base)")
+        }
+        return base.hasSuffix("/") ? String(base.dropLast()) : base
     }
 
     /// `GET path`, the JSON body of a success, or the server's problem as a ``CommandError``.

@@ -1,4 +1,5 @@
 import Countersign
+import CountersignAgent
 import CountersignConnectors
 import CountersignSandbox
 import CountersignServer
@@ -16,6 +17,7 @@ struct Runtime {
     let requests: NotifyingStore
     let events: RequestEvents
     let gateway: Gateway
+    let runs: RunEngine
     let secrets: SecretBox
     let vault: Vault
     let sandbox: Sandbox?
@@ -148,6 +150,8 @@ struct Runtime {
             announce("request \(request.id) was executing when Countersign stopped: now outcome_unknown (not re-run)")
         }
         let executor = Executor(store: requests, connectors: connectors, tokens: vault)
+        let gateway = Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor)
+        let runs = RunEngine(runs: store, requests: requests, gateway: gateway)
         var services: [any Service] = [
             ExpirySweeper(store: requests, logger: logger),
             ExecutorService(store: requests, executor: executor, events: events, logger: logger),
@@ -156,6 +160,8 @@ struct Runtime {
                 logger: logger
             ),
         ]
+        // Runs that waited for an approval when Countersign stopped go on where they stood.
+        services.append(RunService(engine: runs, runs: store, requests: requests, events: events, logger: logger))
         if let postgres = store as? PostgresStore {
             // Other instances' changes wake this one's long-polls, event streams and executor.
             services.append(
@@ -167,7 +173,8 @@ struct Runtime {
             store: store,
             requests: requests,
             events: events,
-            gateway: Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor),
+            gateway: gateway,
+            runs: runs,
             secrets: secrets,
             vault: vault,
             sandbox: sandbox,
@@ -201,6 +208,7 @@ struct Runtime {
                 publicKey: auditPublicKey
             ),
             database: store,
+            runs: runs,
             publicURL: publicURL
         )
     }

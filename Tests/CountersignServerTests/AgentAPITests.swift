@@ -1,4 +1,5 @@
 import Countersign
+import CountersignAgent
 import CountersignConnectors
 import CountersignServer
 import CountersignStore
@@ -68,7 +69,8 @@ struct AgentAPITests: Sendable {
             users: store,
             secrets: try! SecretBox(rawKey: SecretBox.generateRawKey()),
             vault: vault,
-            sessions: store
+            sessions: store,
+            runs: RunEngine(runs: store, requests: requests, gateway: gateway)
         )
     }
 
@@ -322,7 +324,7 @@ struct AgentAPITests: Sendable {
             let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
             #expect(document["openapi"] == "3.1.0")
             let paths = try #require(document["paths"]?.objectValue)
-            #expect(paths.count == 17)
+            #expect(paths.count == 19)
             let copy = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/openapi.json")
             #expect(try JSONParser().parse(Array(try Data(contentsOf: copy))) == document, "docs/openapi.json is stale")
             for (path, operations) in paths {
@@ -344,6 +346,59 @@ struct AgentAPITests: Sendable {
             try await client.execute(uri: "/v1/nothing", method: .get, headers: headers()) {
                 #expect($0.status == .notFound)
             }
+        }
+    }
+
+    @Test("a run is started with its plan, shown to its agent only, and a bad plan is refused with the step named")
+    func runs() async throws {
+        let app = Application(router: buildRouter(context))
+        try await app.test(.router) { client in
+            let body = """
+                {"goal":"Write and read a note","onBehalfOf":"ana@acme.test","plan":[
+                  {"operation":"files.write","arguments":{"path":"run.txt","content":"x"},"rationale":"write it"},
+                  {"operation":"files.read","arguments":{"path":"run.txt"},"rationale":"read it","dependsOn":[0]}]}
+                """
+            let started = try await client.execute(
+                uri: "/v1/runs",
+                method: .post,
+                headers: headers(),
+                body: ByteBuffer(string: body)
+            )
+            #expect(started.status == .created)
+            let run = try json(started)
+            let id = try #require(run["id"]?.stringValue)
+            #expect(run["state"] == "running")
+            let steps = try #require(run["steps"]?.arrayValue)
+            #expect(steps.map { $0["state"] } == ["proposed", "planned"])
+            let requestID = try #require(steps[0]["requestID"]?.stringValue)
+            // The step's request is an ordinary request of this agent, with the rationale as the agent's words.
+            let request = try json(
+                try await client.execute(uri: "/v1/actions/\(requestID)", method: .get, headers: headers())
+            )
+            #expect(request["state"] == "pending")
+            #expect(request["agentReason"] == "Run step 0: write it")
+            #expect(request["runID"]?.stringValue == id)
+            try await client.execute(uri: "/v1/runs/\(id)", method: .get, headers: headers()) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/v1/runs/\(id)", method: .get, headers: headers(otherKey)) {
+                #expect($0.status == .notFound)
+            }
+            let listed = try json(
+                try await client.execute(uri: "/v1/runs?state=running", method: .get, headers: headers())
+            )
+            #expect(listed["runs"]?.arrayValue?.map { $0["id"] } == [.string(id)])
+            let bad = """
+                {"goal":"g","onBehalfOf":"ana@acme.test","plan":[{"operation":"files.read","arguments":{"nope":1}}]}
+                """
+            let refused = try await client.execute(
+                uri: "/v1/runs",
+                method: .post,
+                headers: headers(),
+                body: ByteBuffer(string: bad)
+            )
+            #expect(refused.status == .unprocessableContent)
+            #expect(try json(refused)["detail"]?.stringValue?.contains("step 0 (files.read)") == true)
         }
     }
 

@@ -30,7 +30,7 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible {
 
 /// A store and what keeps its files alive.
 struct TestStore: Sendable {
-    let store: any ActionStore & AuditStore & AgentStore & UserStore & WebSessionStore & VaultStore
+    let store: CountersignStorage
     let directory: TemporaryDirectory
     /// The PostgreSQL database's URL, for a PostgreSQL store.
     var databaseURL: String?

@@ -491,31 +491,6 @@ private struct PolicyParser {
         return action
     }
 
-    /// Converts a YAML node to JSON: plain scalars are typed by YAML's core schema, quoted ones stay strings.
-    func json(_ node: Node) -> JSONValue {
-        switch node {
-        case .scalar(let scalar):
-            switch node.tagName {
-            case .null: return .null
-            case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case .int, .float:
-                if let number = node.float, number.isFinite { return .number(number) }
-                return .string(scalar.string)
-            default: return .string(scalar.string)
-            }
-        case .sequence(let items):
-            return .array(items.map { json($0) })
-        case .mapping(let pairs):
-            var members: [String: JSONValue] = [:]
-            for (key, value) in pairs { members[key.string ?? ""] = json(value) }
-            return .object(members)
-        case .alias:
-            return .null
-        }
-    }
-}
-
-extension Node {
-    /// The resolved YAML tag (`tag:yaml.org,2002:int`…) of the node.
-    fileprivate var tagName: Tag.Name { Tag.Name(rawValue: tag.description) }
+    /// Converts a YAML node to JSON.
+    func json(_ node: Node) -> JSONValue { JSONValue(yamlNode: node) }
 }

@@ -407,6 +407,25 @@ enum PostgresMigrations {
                 )
                 """,
             ],
+            [
+                """
+                CREATE TABLE runs (
+                    id text PRIMARY KEY CHECK (id LIKE 'run_%' AND length(id) = 28),
+                    goal text NOT NULL,
+                    principal text NOT NULL,
+                    agent text NOT NULL,
+                    planner text NOT NULL,
+                    state text NOT NULL CHECK (state IN ('running', 'completed', 'failed')),
+                    steps text NOT NULL,
+                    failure text,
+                    created_at double precision NOT NULL,
+                    updated_at double precision NOT NULL,
+                    version integer NOT NULL CHECK (version >= 0)
+                )
+                """,
+                "CREATE INDEX runs_agent ON runs (agent, created_at)",
+                "CREATE INDEX runs_state ON runs (state)",
+            ],
         ]
     }
 

@@ -1,0 +1,172 @@
+public import Countersign
+public import Foundation
+
+/// Carries runs out: proposes each step when the steps it depends on have executed, follows its
+/// request through decision and execution, and checkpoints the run after every change.
+///
+/// Nothing here executes an action: steps are proposed through the ``Gateway`` like any agent's
+/// action, and the executor runs each approved request exactly once. A step's request carries the
+/// idempotency key `run:<id>:<index>`, so that proposing it again after a restart (the proposal
+/// happened, its checkpoint did not) finds the request already made. Steps that do not depend on
+/// each other are proposed together, so an approver sees them at once.
+public struct RunEngine: Sendable {
+    /// Where runs are checkpointed.
+    public let runs: any RunStore
+    /// Where the steps' requests are read.
+    public let requests: any ActionStore
+    /// Where the steps are proposed.
+    public let gateway: Gateway
+    let now: @Sendable () -> Date
+
+    /// Creates an engine.
+    public init(
+        runs: any RunStore,
+        requests: any ActionStore,
+        gateway: Gateway,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.runs = runs
+        self.requests = requests
+        self.gateway = gateway
+        self.now = now
+    }
+
+    /// Starts a run: asks the planner for the steps, checks each against the catalog (operation
+    /// and arguments), records the run with its plan, and proposes the steps that can go first.
+    ///
+    /// - Throws: ``RunError`` for an empty goal or a plan with a step the catalog refuses, saying
+    ///   which; nothing is recorded then.
+    public func start(goal: String, principal: String, agent: String, planner: any Planner) async throws -> Run {
+        let goal = goal.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !goal.isEmpty, goal.count <= 4000 else {
+            throw RunError.invalid("the goal must be given, in at most 4000 characters")
+        }
+        let steps = try await planner.plan(goal: goal, catalog: gateway.catalog)
+        for step in steps {
+            do {
+                _ = try gateway.catalog.validate(
+                    ProposedAction(
+                        operation: step.operation,
+                        arguments: step.arguments,
+                        principal: principal,
+                        agent: agent
+                    )
+                )
+            } catch {
+                throw RunError.invalid("step \(step.index) (\(step.operation)): \(error)")
+            }
+        }
+        let run = Run(
+            goal: goal,
+            principal: principal,
+            agent: agent,
+            planner: planner.name,
+            steps: steps,
+            createdAt: now()
+        )
+        try await runs.createRun(run)
+        return try await advance(run.id)
+    }
+
+    /// Advances a run as far as it can go now: reads the requests of its proposed steps, proposes
+    /// the steps they unblock, and ends the run when every step executed or one did not.
+    ///
+    /// Safe to call at any time, from any instance: a checkpoint applies only over the version it
+    /// read, and a step proposed twice finds its request by its idempotency key.
+    ///
+    /// - Returns: The run as it now stands.
+    @discardableResult
+    public func advance(_ id: String) async throws -> Run { try await proceed(id).run }
+
+    /// Advances a run as ``advance(_:)`` does.
+    ///
+    /// - Returns: The run as it now stands, and whether this call ended it.
+    public func proceed(_ id: String) async throws -> (run: Run, ended: Bool) {
+        for _ in 0..<10 {
+            guard let stored = try await runs.run(id: id) else { throw RunError.notFound(id) }
+            guard !stored.state.isTerminal else { return (stored, false) }
+            let (next, changed) = try await step(stored)
+            guard changed else { return (stored, false) }
+            if let saved = try await runs.checkpoint(next, now: now()) { return (saved, saved.state.isTerminal) }
+            // Another instance checkpointed first: read again and go on from there.
+        }
+        guard let latest = try await runs.run(id: id) else { throw RunError.notFound(id) }
+        return (latest, false)
+    }
+
+    /// One round: what the run becomes from its requests' states, and whether it changed.
+    func step(_ stored: Run) async throws -> (Run, Bool) {
+        var run = stored
+        var changed = false
+        var proposing = true
+        while proposing {
+            proposing = false
+            for index in run.steps.indices {
+                let step = run.steps[index]
+                switch step.state {
+                case .proposed:
+                    guard let requestID = step.requestID, let request = try await requests.request(id: requestID)
+                    else { continue }
+                    if Self.follow(&run.steps[index], request) { changed = true }
+                case .planned:
+                    guard run.failure == nil,
+                        step.dependsOn.allSatisfy({ run.steps[$0].state == .executed })
+                    else { continue }
+                    let request = try await gateway.propose(
+                        ProposedAction(
+                            operation: step.operation,
+                            arguments: step.arguments,
+                            principal: run.principal,
+                            agent: run.agent
+                        ),
+                        agentReason: step.rationale.isEmpty ? nil : "Run step \(step.index): \(step.rationale)",
+                        idempotencyKey: run.idempotencyKey(of: step),
+                        runID: run.id
+                    )
+                    run.steps[index].state = .proposed
+                    run.steps[index].requestID = request.id
+                    _ = Self.follow(&run.steps[index], request)
+                    changed = true
+                    // An auto-approved step executed at once may unblock the next ones.
+                    proposing = run.steps[index].state == .executed
+                case .executed, .failed, .skipped:
+                    continue
+                }
+                if run.steps[index].state == .failed, run.failure == nil {
+                    let failed = run.steps[index]
+                    run.failure = "step \(failed.index) (\(failed.operation)) \(failed.failure ?? "did not execute")"
+                }
+            }
+        }
+        if run.failure != nil, !run.steps.contains(where: { $0.state == .proposed }) {
+            // Nothing is left under way: the rest of the plan is not proposed.
+            for index in run.steps.indices where run.steps[index].state == .planned {
+                run.steps[index].state = .skipped
+            }
+            run.state = .failed
+            changed = true
+        } else if run.steps.allSatisfy({ $0.state == .executed }) {
+            run.state = .completed
+            changed = true
+        }
+        return (run, changed)
+    }
+
+    /// Takes a step's request's state into the step.
+    ///
+    /// - Returns: Whether the step changed.
+    static func follow(_ step: inout RunStep, _ request: ActionRequest) -> Bool {
+        let before = step
+        step.requestState = request.state
+        switch request.state {
+        case .executed:
+            step.state = .executed
+        case let state where state.isTerminal:
+            step.state = .failed
+            step.failure = "\(request.state.rawValue)" + (request.failure.map { ": \($0)" } ?? "")
+        default:
+            step.state = .proposed
+        }
+        return step != before
+    }
+}

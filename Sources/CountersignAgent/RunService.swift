@@ -1,0 +1,78 @@
+public import Countersign
+public import Logging
+public import ServiceLifecycle
+
+/// Drives the runs: resumes every running run when the server starts (a run that waited for an
+/// approval when Countersign stopped goes on where it stood), and advances a run whenever one of
+/// its requests changes, here or, on PostgreSQL, on another instance; a sweep every `interval`
+/// catches whatever a missed notification left behind.
+public struct RunService: Service {
+    private let engine: RunEngine
+    private let runs: any RunStore
+    private let requests: any ActionStore
+    private let events: RequestEvents
+    private let interval: Duration
+    private let logger: Logger
+
+    /// Creates the service.
+    public init(
+        engine: RunEngine,
+        runs: any RunStore,
+        requests: any ActionStore,
+        events: RequestEvents,
+        interval: Duration = .seconds(5),
+        logger: Logger
+    ) {
+        self.engine = engine
+        self.runs = runs
+        self.requests = requests
+        self.events = events
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let changes = events.changes()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                // Changed requests that belong to a run advance it at once.
+                for await id in changes.cancelOnGracefulShutdown() {
+                    guard let request = try? await requests.request(id: id), let runID = request.runID else { continue }
+                    await advance(runID)
+                }
+            }
+            group.addTask {
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    await sweep()
+                    do {
+                        try await Task.sleep(for: interval)
+                    } catch {
+                        return
+                    }
+                }
+            }
+            try await gracefulShutdown()
+            group.cancelAll()
+        }
+    }
+
+    /// Advances every running run once.
+    public func sweep() async {
+        do {
+            for run in try await runs.runs(agent: nil, states: [.running], limit: 1000) { await advance(run.id) }
+        } catch {
+            logger.error("reading the runs failed; trying again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func advance(_ id: String) async {
+        do {
+            let (run, ended) = try await engine.proceed(id)
+            if ended {
+                logger.info("run finished", metadata: ["run": "\(run.id)", "state": "\(run.state.rawValue)"])
+            }
+        } catch {
+            logger.error("advancing a run failed", metadata: ["run": "\(id)", "error": "\(error)"])
+        }
+    }
+}

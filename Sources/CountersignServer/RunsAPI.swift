@@ -1,0 +1,97 @@
+import Countersign
+import CountersignAgent
+import Foundation
+import Hummingbird
+
+/// Runs for agents: start a goal's plan, follow it step by step.
+///
+/// `POST /v1/runs` starts one, `GET /v1/runs/{id}` shows the plan with each step's state, `GET
+/// /v1/runs` lists the agent's runs. An agent sees only its own runs.
+struct RunsAPI: Sendable {
+    let agents: AgentAPI
+    let engine: RunEngine
+
+    /// The run as its agent sees it.
+    static func view(_ run: Run) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "id": .string(run.id),
+            "goal": .string(run.goal),
+            "onBehalfOf": .string(run.principal),
+            "agent": .string(run.agent),
+            "planner": .string(run.planner),
+            "state": .string(run.state.rawValue),
+            "createdAt": .string(Timestamp.string(run.createdAt)),
+            "updatedAt": .string(Timestamp.string(run.updatedAt)),
+            "steps": .array(run.steps.map(\.json)),
+        ]
+        if let failure = run.failure { members["failure"] = .string(failure) }
+        return .object(members)
+    }
+
+    /// `POST /v1/runs` `{goal, onBehalfOf, plan}`: records the run and proposes its first steps.
+    func start(_ request: Request) async throws -> Response {
+        let agent = try await agents.authenticate(request)
+        let value = try await AgentAPI.jsonBody(request)
+        func invalid(_ detail: String) -> Problem {
+            Problem(status: .unprocessableContent, title: "Invalid run", detail: detail)
+        }
+        guard case .object(let members) = value else { throw invalid("the body must be a JSON object") }
+        let known: Set<String> = ["goal", "onBehalfOf", "plan"]
+        if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
+            throw invalid("unknown member \"\(unknown)\"; expected \(known.sorted().joined(separator: ", "))")
+        }
+        guard let goal = members["goal"]?.stringValue else {
+            throw invalid("\"goal\" is required: what the run is for")
+        }
+        guard let principal = members["onBehalfOf"]?.stringValue, !principal.isEmpty, principal.count <= 256 else {
+            throw invalid("\"onBehalfOf\" is required: the person the run's actions are taken for")
+        }
+        guard let plan = members["plan"] else {
+            throw invalid("\"plan\" is required: the steps, [{operation, arguments, rationale, dependsOn}]")
+        }
+        do {
+            let run = try await engine.start(
+                goal: goal,
+                principal: principal,
+                agent: agent.name,
+                planner: try PlanFile(json: plan)
+            )
+            return .json(Self.view(run), status: .created)
+        } catch let error as RunError {
+            throw invalid(error.description)
+        }
+    }
+
+    /// `GET /v1/runs/{id}`.
+    func show(_ request: Request, id: String) async throws -> Response {
+        let agent = try await agents.authenticate(request)
+        guard let run = try await engine.runs.run(id: id), run.agent == agent.name else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no run \(id) started by this agent")
+        }
+        return .json(Self.view(run))
+    }
+
+    /// `GET /v1/runs[?state=running|completed|failed|all][&limit=N]`: newest first.
+    func list(_ request: Request) async throws -> Response {
+        let agent = try await agents.authenticate(request)
+        var states: Set<Run.State> = []
+        if let text = request.uri.queryParameters["state"], text != "all" {
+            for name in text.split(separator: ",") {
+                guard let state = Run.State(rawValue: String(name)) else {
+                    throw Problem(
+                        status: .badRequest,
+                        title: "Invalid state",
+                        detail: "state is all or a comma-separated list of running, completed, failed"
+                    )
+                }
+                states.insert(state)
+            }
+        }
+        let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 50
+        guard (1...200).contains(limit) else {
+            throw Problem(status: .badRequest, title: "Invalid limit", detail: "limit is from 1 to 200")
+        }
+        let found = try await engine.runs.runs(agent: agent.name, states: states, limit: limit)
+        return .json(["runs": .array(found.map(Self.view))])
+    }
+}

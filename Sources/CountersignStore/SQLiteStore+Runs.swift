@@ -1,0 +1,85 @@
+public import Countersign
+public import Foundation
+import GRDB
+
+extension SQLiteStore: RunStore {
+    public func createRun(_ run: Run) async throws {
+        let record = RunRecord(run)
+        let event = try AuditChain.prepare(.runStarted(run))
+        try await transaction { db in
+            try db.execute(
+                sql: "INSERT INTO runs (\(RunRecord.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    record.id, record.goal, record.principal, record.agent, record.planner, record.state,
+                    record.steps, record.failure, record.createdAt, record.updatedAt, record.version,
+                ]
+            )
+            _ = try AuditWriter.append(event, in: db)
+        }
+    }
+
+    public func run(id: String) async throws -> Run? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT \(RunRecord.columns) FROM runs WHERE id = ?", arguments: [id])
+                .map { try Self.runRecord($0).run() }
+        }
+    }
+
+    public func runs(agent: String?, states: Set<Run.State>, limit: Int) async throws -> [Run] {
+        try await writer.read { db in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let agent {
+                conditions.append("agent = ?")
+                arguments += [agent]
+            }
+            if !states.isEmpty {
+                conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += StatementArguments(states.map(\.rawValue))
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [limit]
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT \(RunRecord.columns) FROM runs \(filter) ORDER BY created_at DESC, id LIMIT ?",
+                arguments: arguments
+            ).map { try Self.runRecord($0).run() }
+        }
+    }
+
+    public func checkpoint(_ run: Run, now: Date) async throws -> Run? {
+        let saved = run.checkpointed(at: now)
+        let record = RunRecord(saved)
+        let finished = run.state.isTerminal ? try AuditChain.prepare(.runFinished(saved, at: now)) : nil
+        return try await transaction { db in
+            try db.execute(
+                sql: """
+                    UPDATE runs SET state = ?, steps = ?, failure = ?, updated_at = ?, version = ?
+                    WHERE id = ? AND version = ? AND state = 'running'
+                    """,
+                arguments: [
+                    record.state, record.steps, record.failure, record.updatedAt, record.version, run.id, run.version,
+                ]
+            )
+            guard db.changesCount == 1 else { return nil }
+            if let finished { _ = try AuditWriter.append(finished, in: db) }
+            return saved
+        }
+    }
+
+    private static func runRecord(_ row: Row) -> RunRecord {
+        RunRecord(
+            id: row[0],
+            goal: row[1],
+            principal: row[2],
+            agent: row[3],
+            planner: row[4],
+            state: row[5],
+            steps: row[6],
+            failure: row[7],
+            createdAt: row[8],
+            updatedAt: row[9],
+            version: row[10]
+        )
+    }
+}
