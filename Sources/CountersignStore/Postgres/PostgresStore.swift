@@ -119,23 +119,24 @@ public final class PostgresStore: Sendable {
     ///
     /// - Throws: ``StoreError`` `.unavailable` when no connection could be had in time.
     func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let acquired = Flag()
+        let race = LeaseRace()
         let (client, wait, place) = (client, connectionWait, place)
+        let unavailable = StoreError.unavailable("no connection to PostgreSQL at \(place) within \(Int(wait)) s")
         return try await withoutActuallyEscaping(body) { body in
             let body = UncheckedSendable(body)
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask {
                     try await client.withConnection { connection in
-                        acquired.set()
+                        // A connection that comes after the time ran out is not used: the caller
+                        // was told the database is unavailable, so nothing may happen now.
+                        guard race.acquire() else { throw unavailable }
                         return try await body.value(connection)
                     }
                 }
                 group.addTask {
                     try await Task.sleep(for: .seconds(wait))
-                    guard acquired.isSet else {
-                        throw StoreError.unavailable("no connection to PostgreSQL at \(place) within \(Int(wait)) s")
-                    }
-                    return nil
+                    guard race.expire() else { return nil }
+                    throw unavailable
                 }
                 while let next = try await group.next() {
                     if let value = next {
@@ -576,11 +577,25 @@ extension PostgresStore: DatabaseHealth {
     }
 }
 
-/// Whether something happened, set once, read from any task.
-final class Flag: Sendable {
-    private let state = Mutex(false)
-    func set() { state.withLock { $0 = true } }
-    var isSet: Bool { state.withLock { $0 } }
+/// Which came first, the connection or the end of the wait: exactly one of ``acquire()`` and
+/// ``expire()`` succeeds.
+final class LeaseRace: Sendable {
+    private enum Outcome { case waiting, acquired, expired }
+    private let outcome = Mutex(Outcome.waiting)
+
+    /// Whether the connection came in time (and may be used).
+    func acquire() -> Bool { settle(.acquired) }
+
+    /// Whether the wait ended first (and the caller is told the database is unavailable).
+    func expire() -> Bool { settle(.expired) }
+
+    private func settle(_ result: Outcome) -> Bool {
+        outcome.withLock { outcome in
+            guard outcome == .waiting else { return outcome == result }
+            outcome = result
+            return true
+        }
+    }
 }
 
 /// A value used by one task at a time, moved into a child task that the caller awaits.
