@@ -212,6 +212,9 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
         router.get("/v1/runs/{id}") { request, context in
             try await runs.show(request, id: try context.parameters.require("id"))
         }
+        router.get("/v1/runs/{id}/events") { request, context in
+            try await runs.stream(request, id: try context.parameters.require("id"))
+        }
     }
     router.post("/v1/actions") { request, _ in try await agents.propose(request) }
     router.get("/v1/actions") { request, _ in try await agents.list(request) }

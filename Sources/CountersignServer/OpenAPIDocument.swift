@@ -1768,6 +1768,44 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/v1/runs/{id}/events": {
+              "get": {
+                "summary": "The run now and at every change (a step proposed, decided, executed), as Server-Sent Events (`event: run`, data: the run), until it ends",
+                "security": [
+                  {
+                    "agentKey": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A stream of Server-Sent Events.",
+                    "content": {
+                      "text/event-stream": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Problem"
+                  }
+                }
+              }
             }
           }
         }

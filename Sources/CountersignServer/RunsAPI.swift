@@ -71,6 +71,31 @@ struct RunsAPI: Sendable {
         return .json(Self.view(run))
     }
 
+    /// `GET /v1/runs/{id}/events`: the run now and at every change (a step proposed, decided,
+    /// executed), as Server-Sent Events `run`, until it ends.
+    func stream(_ request: Request, id: String) async throws -> Response {
+        let agent = try await agents.authenticate(request)
+        guard let first = try await engine.runs.run(id: id), first.agent == agent.name else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no run \(id) started by this agent")
+        }
+        let (runs, events) = (engine.runs, agents.events)
+        return ServerSentEvents.response { sink in
+            var sent = first
+            sink.yield(ServerSentEvents.frame("run", Self.view(sent)))
+            while !sent.state.isTerminal {
+                // A change to any request may be one of this run's; the run service checkpoints it
+                // right after, so the run is read again at each change and at least every second.
+                await events.wait(for: RequestEvents.anyRequest, timeout: .seconds(1)) { false }
+                try Task.checkCancellation()
+                guard let latest = try await runs.run(id: id) else { return }
+                if latest.version != sent.version {
+                    sent = latest
+                    sink.yield(ServerSentEvents.frame("run", Self.view(sent)))
+                }
+            }
+        }
+    }
+
     /// `GET /v1/runs[?state=running|completed|failed|all][&limit=N]`: newest first.
     func list(_ request: Request) async throws -> Response {
         let agent = try await agents.authenticate(request)

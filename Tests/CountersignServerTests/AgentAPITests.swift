@@ -324,7 +324,7 @@ struct AgentAPITests: Sendable {
             let document = try await client.execute(uri: "/openapi.json", method: .get) { try json($0) }
             #expect(document["openapi"] == "3.1.0")
             let paths = try #require(document["paths"]?.objectValue)
-            #expect(paths.count == 19)
+            #expect(paths.count == 20)
             let copy = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/openapi.json")
             #expect(try JSONParser().parse(Array(try Data(contentsOf: copy))) == document, "docs/openapi.json is stale")
             for (path, operations) in paths {
@@ -388,6 +388,30 @@ struct AgentAPITests: Sendable {
                 try await client.execute(uri: "/v1/runs?state=running", method: .get, headers: headers())
             )
             #expect(listed["runs"]?.arrayValue?.map { $0["id"] } == [.string(id)])
+            // The run's events: now, and at its end (here, the first step denied).
+            async let stream = client.execute(uri: "/v1/runs/\(id)/events", method: .get, headers: headers())
+            try await Task.sleep(for: .milliseconds(200))
+            let held = try #require(try await requests.request(id: requestID))
+            _ = try await requests.decide(
+                Decision(
+                    requestID: requestID,
+                    approver: "bob@acme.test",
+                    verdict: .deny,
+                    digest: held.digest,
+                    authentication: AuthenticationRecord(method: .password, authTime: Date()),
+                    decidedAt: Date(),
+                    reason: "not this file"
+                ),
+                now: Date()
+            )
+            let engine = try #require(context.runs)
+            #expect(try await engine.advance(id).state == .failed)
+            let events = try await stream
+            #expect(events.headers[.contentType] == "text/event-stream")
+            let frames = String(buffer: events.body).split(separator: "\n").filter { $0.hasPrefix("data: ") }
+                .compactMap { try? JSONParser().parse(Array($0.dropFirst(6).utf8)) }
+            #expect(frames.map { $0["state"] } == ["running", "failed"])
+            #expect(frames.last?["failure"]?.stringValue?.contains("not this file") == true)
             let bad = """
                 {"goal":"g","onBehalfOf":"ana@acme.test","plan":[{"operation":"files.read","arguments":{"nope":1}}]}
                 """
