@@ -121,7 +121,8 @@ public struct RunEngine: Sendable {
                         ),
                         agentReason: step.rationale.isEmpty ? nil : "Run step \(step.index): \(step.rationale)",
                         idempotencyKey: run.idempotencyKey(of: step),
-                        runID: run.id
+                        runID: run.id,
+                        signals: Taint.signal(for: step, in: run).map { [$0] } ?? []
                     )
                     run.steps[index].state = .proposed
                     run.steps[index].requestID = request.id

@@ -217,6 +217,80 @@ struct RunTests {
         #expect(try await store.runs(agent: nil, states: [.completed], limit: 10).isEmpty)
     }
 
+    @Test(
+        "after a step read untrusted input, steps that reach outside the organisation are raised to Critical",
+        arguments: StoreBackend.allCases
+    )
+    func taint(backend: StoreBackend) async throws {
+        let store = try await backend.open().store
+        let catalog = Catalogs.standard()
+        let gateway = Gateway(
+            catalog: catalog,
+            policy: try Policy(yaml: Policy.defaultYAML, catalog: catalog),
+            store: store,
+            executor: Executor(store: store, connectors: [])
+        )
+        let engine = RunEngine(runs: store, requests: store, gateway: gateway)
+        func step(_ index: Int, _ operation: String, _ arguments: JSONValue) -> RunStep {
+            RunStep(
+                index: index,
+                operation: OperationID(operation)!,
+                arguments: arguments,
+                rationale: "",
+                dependsOn: index == 0 ? [] : [0]
+            )
+        }
+        var read = step(0, "http.request", ["method": "GET", "url": "https://news.example/article"])
+        read.state = .executed
+        let mail = ["subject": JSONValue.string("Notes"), "body": "see attached"]
+        let run = Run(
+            goal: "Summarise the article for the team",
+            principal: "ana@acme.test",
+            agent: "planner",
+            planner: "file",
+            steps: [
+                read,
+                step(1, "gmail.send_message", .object(mail.merging(["to": ["partner@other.example"]]) { a, _ in a })),
+                step(2, "gmail.send_message", .object(mail.merging(["to": ["bob@acme.test"]]) { a, _ in a })),
+                step(3, "http.request", ["method": "GET", "url": "https://news.example/second"]),
+                step(4, "http.request", ["method": "POST", "url": "https://collector.example/in", "body": "x"]),
+            ],
+            createdAt: fixture.start
+        )
+        try await store.createRun(run)
+        let advanced = try await engine.advance(run.id)
+        var reasons: [Int: [String]] = [:]
+        var levels: [Int: RiskLevel] = [:]
+        for index in 1...4 {
+            let id = try #require(advanced.steps[index].requestID)
+            let request = try #require(try await store.request(id: id))
+            reasons[index] = request.assessment.reasons.filter { $0.name == "taint" }.map(\.text)
+            levels[index] = request.assessment.level
+        }
+        #expect(reasons[1]?.first?.contains("follows untrusted input read at step 0 (http.request)") == true)
+        #expect(reasons[1]?.first?.contains("outside acme.test") == true)
+        #expect(levels[1] == .critical)
+        #expect(reasons[2] == [] && reasons[3] == [])
+        #expect(reasons[4]?.first?.contains("a new host, collector.example") == true)
+        #expect(levels[4] == .critical)
+        // Without the untrusted read before it, the same external mail is not tainted.
+        #expect(
+            Taint.signal(
+                for: run.steps[1],
+                in: Run(
+                    goal: "g",
+                    principal: "ana@acme.test",
+                    agent: "a",
+                    planner: "file",
+                    steps: [
+                        step(0, "http.request", ["method": "GET", "url": "https://news.example/a"]), run.steps[1],
+                    ],
+                    createdAt: fixture.start
+                )
+            ) == nil
+        )
+    }
+
     @Test("a plan file says what is wrong with it")
     func planErrors() {
         let cases: [(String, String)] = [
