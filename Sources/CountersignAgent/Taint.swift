@@ -34,10 +34,15 @@ public enum Taint {
         )
     }
 
-    /// How an action reaches outside the principal's organisation, or `nil` when it does not (or
-    /// it cannot be told from the arguments).
+    /// How an action reaches outside the principal's organisation.
     ///
-    /// - Parameter knownHosts: Hosts the run has already called: calling them again is not new.
+    /// - Parameters:
+    ///   - operation: The action's operation.
+    ///   - arguments: Its arguments.
+    ///   - principal: On whose behalf it is taken (their domain is the organisation's).
+    ///   - knownHosts: Hosts the run has already called: calling them again is not new.
+    /// - Returns: The words for it, or `nil` when it does not reach outside (or it cannot be told
+    ///   from the arguments).
     public static func egress(
         _ operation: OperationID,
         _ arguments: JSONValue,
