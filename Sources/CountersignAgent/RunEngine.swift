@@ -112,18 +112,29 @@ public struct RunEngine: Sendable {
                     guard run.failure == nil,
                         step.dependsOn.allSatisfy({ run.steps[$0].state == .executed })
                     else { continue }
-                    let request = try await gateway.propose(
-                        ProposedAction(
-                            operation: step.operation,
-                            arguments: step.arguments,
-                            principal: run.principal,
-                            agent: run.agent
-                        ),
-                        agentReason: step.rationale.isEmpty ? nil : "Run step \(step.index): \(step.rationale)",
-                        idempotencyKey: run.idempotencyKey(of: step),
-                        runID: run.id,
-                        signals: Taint.signal(for: step, in: run).map { [$0] } ?? []
-                    )
+                    let request: ActionRequest
+                    do {
+                        request = try await gateway.propose(
+                            ProposedAction(
+                                operation: step.operation,
+                                arguments: step.arguments,
+                                principal: run.principal,
+                                agent: run.agent
+                            ),
+                            agentReason: step.rationale.isEmpty ? nil : "Run step \(step.index): \(step.rationale)",
+                            idempotencyKey: run.idempotencyKey(of: step),
+                            runID: run.id,
+                            signals: Taint.signal(for: step, in: run).map { [$0] } ?? []
+                        )
+                    } catch let error as ActionError {
+                        // The catalog changed since the run started (a connector no longer
+                        // configured): the step cannot be proposed, and the run ends.
+                        run.steps[index].state = .failed
+                        run.steps[index].failure = "could not be proposed: \(error)"
+                        run.failure = "step \(step.index) (\(step.operation)) could not be proposed: \(error)"
+                        changed = true
+                        continue
+                    }
                     run.steps[index].state = .proposed
                     run.steps[index].requestID = request.id
                     _ = Self.follow(&run.steps[index], request)

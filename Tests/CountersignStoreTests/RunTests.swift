@@ -291,6 +291,35 @@ struct RunTests {
         )
     }
 
+    @Test("a step whose operation is no longer offered ends the run, saying so", arguments: StoreBackend.allCases)
+    func operationGone(backend: StoreBackend) async throws {
+        let opened = try await backend.open()
+        let workspace = opened.directory.url.appending(path: "workspace")
+        try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+        // Started where `http` was offered; resumed by a server without it (files only).
+        let stack = try Stack(opened.store, workspace: workspace)
+        let run = Run(
+            goal: "g",
+            principal: "ana@acme.test",
+            agent: "planner",
+            planner: "file",
+            steps: [
+                RunStep(
+                    index: 0,
+                    operation: OperationID("http.request")!,
+                    arguments: ["method": "GET", "url": "https://example.com/"],
+                    rationale: ""
+                )
+            ],
+            createdAt: fixture.start
+        )
+        try await stack.store.createRun(run)
+        let ended = try await stack.engine.advance(run.id)
+        #expect(ended.state == .failed)
+        #expect(ended.steps[0].state == .failed)
+        #expect(ended.failure?.contains("step 0 (http.request) could not be proposed") == true)
+    }
+
     @Test("a plan file says what is wrong with it")
     func planErrors() {
         let cases: [(String, String)] = [
