@@ -1,5 +1,6 @@
 public import Countersign
 public import Foundation
+import Synchronization
 
 /// Carries runs out: proposes each step when the steps it depends on have executed, follows its
 /// request through decision and execution, and checkpoints the run after every change.
@@ -16,6 +17,8 @@ public struct RunEngine: Sendable {
     public let requests: any ActionStore
     /// Where the steps are proposed.
     public let gateway: Gateway
+    /// Which requests belong to which running run, as last seen by this engine.
+    public let watch = RunWatch()
     let now: @Sendable () -> Date
 
     /// Creates an engine.
@@ -84,13 +87,23 @@ public struct RunEngine: Sendable {
     public func proceed(_ id: String) async throws -> (run: Run, ended: Bool) {
         for _ in 0..<10 {
             guard let stored = try await runs.run(id: id) else { throw RunError.notFound(id) }
-            guard !stored.state.isTerminal else { return (stored, false) }
+            guard !stored.state.isTerminal else {
+                watch.update(stored)
+                return (stored, false)
+            }
             let (next, changed) = try await step(stored)
-            guard changed else { return (stored, false) }
-            if let saved = try await runs.checkpoint(next, now: now()) { return (saved, saved.state.isTerminal) }
+            guard changed else {
+                watch.update(stored)
+                return (stored, false)
+            }
+            if let saved = try await runs.checkpoint(next, now: now()) {
+                watch.update(saved)
+                return (saved, saved.state.isTerminal)
+            }
             // Another instance checkpointed first: read again and go on from there.
         }
         guard let latest = try await runs.run(id: id) else { throw RunError.notFound(id) }
+        watch.update(latest)
         return (latest, false)
     }
 
@@ -181,4 +194,31 @@ public struct RunEngine: Sendable {
         }
         return step != before
     }
+}
+
+/// The requests of running runs' proposed steps, by request id: the run service advances a run
+/// when one of these changes, without reading every request that changes to find out.
+public final class RunWatch: Sendable {
+    private struct State {
+        var runOfRequest: [String: String] = [:]
+        var requestsOfRun: [String: Set<String>] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// Creates an empty watch.
+    public init() {}
+
+    /// Takes the run's proposed steps as they now stand (none once it has ended).
+    public func update(_ run: Run) {
+        let proposed =
+            run.state.isTerminal ? [] : Set(run.steps.filter { $0.state == .proposed }.compactMap(\.requestID))
+        state.withLock { state in
+            for request in state.requestsOfRun[run.id] ?? [] { state.runOfRequest[request] = nil }
+            for request in proposed { state.runOfRequest[request] = run.id }
+            state.requestsOfRun[run.id] = proposed.isEmpty ? nil : proposed
+        }
+    }
+
+    /// The running run a request is a proposed step of, if this engine has seen it.
+    public func run(of requestID: String) -> String? { state.withLock { $0.runOfRequest[requestID] } }
 }

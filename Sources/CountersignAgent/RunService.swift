@@ -4,12 +4,12 @@ public import ServiceLifecycle
 
 /// Drives the runs: resumes every running run when the server starts (a run that waited for an
 /// approval when Countersign stopped goes on where it stood), and advances a run whenever one of
-/// its requests changes, here or, on PostgreSQL, on another instance; a sweep every `interval`
-/// catches whatever a missed notification left behind.
+/// its proposed steps' requests changes, here or, on PostgreSQL, on another instance; a sweep
+/// every `interval` catches whatever a missed notification left behind, and the runs other
+/// instances started.
 public struct RunService: Service {
     private let engine: RunEngine
     private let runs: any RunStore
-    private let requests: any ActionStore
     private let events: RequestEvents
     private let interval: Duration
     private let logger: Logger
@@ -18,14 +18,12 @@ public struct RunService: Service {
     public init(
         engine: RunEngine,
         runs: any RunStore,
-        requests: any ActionStore,
         events: RequestEvents,
         interval: Duration = .seconds(5),
         logger: Logger
     ) {
         self.engine = engine
         self.runs = runs
-        self.requests = requests
         self.events = events
         self.interval = interval
         self.logger = logger
@@ -35,9 +33,11 @@ public struct RunService: Service {
         let changes = events.changes()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
-                // Changed requests that belong to a run advance it at once.
+                // A changed request that is a running run's proposed step advances the run at once; the
+                // others are not read. A run this engine has not seen yet (another instance started
+                // it) is found by the sweep.
                 for await id in changes.cancelOnGracefulShutdown() {
-                    guard let request = try? await requests.request(id: id), let runID = request.runID else { continue }
+                    guard let runID = engine.watch.run(of: id) else { continue }
                     await advance(runID)
                 }
             }

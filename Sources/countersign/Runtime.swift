@@ -161,7 +161,7 @@ struct Runtime {
             ),
         ]
         // Runs that waited for an approval when Countersign stopped go on where they stood.
-        services.append(RunService(engine: runs, runs: store, requests: requests, events: events, logger: logger))
+        services.append(RunService(engine: runs, runs: store, events: events, logger: logger))
         if let postgres = store as? PostgresStore {
             // Other instances' changes wake this one's long-polls, event streams and executor.
             services.append(

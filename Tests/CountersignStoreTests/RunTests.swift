@@ -100,6 +100,9 @@ struct RunTests {
         #expect(started.state == .running)
         #expect(started.steps.map(\.state) == [.proposed, .planned, .proposed])
         #expect(started.steps.map(\.requestState) == [.pending, nil, .pending])
+        // The engine watches the proposed steps' requests, so the run service reads no other.
+        let watched = try #require(started.steps[2].requestID)
+        #expect(first.engine.watch.run(of: watched) == started.id)
         try await first.approveAndExecute(started, step: 0)
 
         // Countersign restarts: a new store on the same database, a new engine.
@@ -111,6 +114,7 @@ struct RunTests {
         try await second.approveAndExecute(resumed, step: 2)
         let done = try await second.engine.advance(started.id)
         #expect(done.state == .completed)
+        #expect(second.engine.watch.run(of: watched) == nil)
         #expect(done.steps.allSatisfy { $0.state == .executed })
         #expect(try await second.engine.advance(started.id).version == done.version)
 
