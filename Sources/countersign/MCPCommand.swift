@@ -33,19 +33,9 @@ struct MCPCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let key = Environment.value("COUNTERSIGN_AGENT_KEY"), !key.isEmpty else {
-            throw CommandError(
-                "set COUNTERSIGN_AGENT_KEY to the agent's key (create one with `countersign agents create NAME`)"
-            )
-        }
-        let base =
-            server ?? Environment.value("COUNTERSIGN_SERVER").flatMap { $0.isEmpty ? nil : $0 }
-            ?? APIClient.defaultServer
-        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw CommandError("--server must be an http:// or https:// URL, not \(base)")
-        }
+        let client = try APIClient.agent(server: server)
         let tools = GatedTools(
-            api: AgentAPIClient(server: base, key: Secret(key)),
+            api: AgentAPIClient(server: client.server, key: client.token),
             principal: onBehalfOf,
             maximumWait: .seconds(maxWait)
         )
