@@ -3,14 +3,14 @@ import Foundation
 
 /// The prompt-injection path that ends in exfiltration.
 ///
-/// Once a run has read content that someone else wrote (a web page fetched with `http.request`;
-/// the provider connectors have no read operations yet), whatever the planner proposes next may
+/// Once a run has read content that someone else wrote (a web page fetched with `http.request`, an
+/// email read with `gmail.read_message`), whatever the planner proposes next may
 /// follow instructions hidden in it. A later step that sends something outside the principal's
 /// organisation is then raised to Critical (a fresh authentication of the approver) with the
 /// reason "follows untrusted input read at step N", whatever the model says about it.
 public enum Taint {
     /// Operations whose result is content written by others.
-    public static let untrustedReads: Set<String> = ["http.request"]
+    public static let untrustedReads: Set<String> = ["http.request", "gmail.read_message"]
 
     /// The level a step that reaches outside after an untrusted read is raised to.
     public static let level = RiskLevel.critical

@@ -110,6 +110,18 @@ extension Sandbox {
                 shown: Self.shownMessage(message)
             )
         }
+        google(
+            router,
+            .get,
+            gmail + "/messages/{id}",
+            scopes: [Self.gmailScope("readonly"), Self.gmailScope("modify"), Self.mail],
+            reads: true
+        ) { call, world, _ throws(GoogleRefusal) in
+            guard let message = world.google.messages[call.parameters["id"] ?? ""] else { throw GoogleRefusal.notFound }
+            guard call.query["format"] == nil || ["full", "metadata", "minimal"].contains(call.query["format"] ?? "")
+            else { throw GoogleRefusal.invalid("Invalid value for format") }
+            return Answer(status: 200, body: Self.fullMessage(message), shown: Self.shownMessage(message))
+        }
         google(router, .post, gmail + "/messages/{id}/trash", scopes: [Self.gmailScope("modify"), Self.mail]) {
             call,
             world,
@@ -341,6 +353,31 @@ extension Sandbox {
         )
     }
 
+    /// A message as `users.messages.get` with `format=full` gives it: one `text/plain` part.
+    static func fullMessage(_ message: GoogleWorld.Message) -> JSONValue {
+        let text = message.text ?? ""
+        var headers: [JSONValue] = [
+            ["name": "To", "value": .string(message.to.joined(separator: ", "))],
+            ["name": "Subject", "value": .string(message.subject)],
+            ["name": "Content-Type", "value": "text/plain; charset=UTF-8"],
+        ]
+        if let from = message.from { headers.insert(["name": "From", "value": .string(from)], at: 0) }
+        return [
+            "id": .string(message.id), "threadId": .string(message.threadId),
+            "labelIds": .array(message.labels.map(JSONValue.string)), "snippet": .string(String(text.prefix(100))),
+            "sizeEstimate": .number(Double(message.bytes)),
+            "payload": [
+                "partId": "", "mimeType": "text/plain", "filename": "", "headers": .array(headers),
+                "body": ["size": .number(Double(text.utf8.count)), "data": .string(base64URL(Array(text.utf8)))],
+            ],
+        ]
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
     static func shownMessage(_ message: GoogleWorld.Message) -> JSONValue {
         [
             "recipients": .array(message.to.map(JSONValue.string)), "subject": .string(message.subject),
@@ -403,6 +440,10 @@ struct GoogleWorld: Codable, Sendable {
         var to: [String]
         var subject: String
         var bytes: Int
+        /// Who sent it (messages the sandbox seeded).
+        var from: String?
+        /// Its text (messages the sandbox seeded).
+        var text: String?
     }
 
     struct Event: Codable, Sendable {
@@ -434,7 +475,9 @@ struct GoogleWorld: Codable, Sendable {
             labels: ["INBOX", "UNREAD"],
             to: [Sandbox.googleAccount],
             subject: "Welcome to the sandbox",
-            bytes: 512
+            bytes: 512,
+            from: "Countersign sandbox <hello@demo.countersign.local>",
+            text: "Welcome. This mailbox is the sandbox's: mail sent from it goes nowhere."
         )
         return GoogleWorld(
             messages: [welcome.id: welcome],

@@ -146,6 +146,32 @@ struct GoogleConnectorTests {
         }
     }
 
+    @Test("reading a message gets it in full and gives the agent its headers and text, never the raw parts")
+    func readMessage() async throws {
+        try await run { connectors, server in
+            server.deliver(
+                TestGoogleServer.message(
+                    id: "18c9a0b1",
+                    from: "Vendor <billing@vendor.example>",
+                    subject: "Invoice 42",
+                    text: "Hello Ana,\nyour invoice is attached. Café au lait."
+                )
+            )
+            let read = try await execute(connectors, "gmail.read_message", ["message_id": "18c9a0b1"])
+            #expect(server.received.last?.method == "GET")
+            #expect(server.received.last?.path == "/gmail/v1/users/me/messages/18c9a0b1")
+            #expect(read["from"] == "Vendor <billing@vendor.example>")
+            #expect(read["subject"] == "Invoice 42")
+            #expect(read["to"] == "ana@acme.test")
+            #expect(read["text"] == "Hello Ana,\nyour invoice is attached. Café au lait.")
+            #expect(read["payload"] == nil)
+            await #expect(throws: ConnectorError.self) {
+                _ = try await execute(connectors, "gmail.read_message", ["message_id": "missing"])
+            }
+            #expect(try assessment("gmail.read_message", ["message_id": "18c9a0b1"]).level == .low)
+        }
+    }
+
     @Test("Google's errors become outcomes that say what to do")
     func errors() async throws {
         try await run { connectors, server in

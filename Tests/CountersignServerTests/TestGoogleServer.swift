@@ -13,6 +13,51 @@ final class TestGoogleServer: Sendable {
     /// Who the organisation's directory holds.
     static let directory: Set<String> = ["ana@acme.test", "bob@acme.test", "carl@acme.test"]
 
+    /// A message in Ana's mailbox as Gmail's `format=full` gives it: multipart/alternative with a
+    /// text and an HTML part, each base64url.
+    static func message(id: String, from: String, subject: String, text: String) -> JSONValue {
+        func base64URL(_ text: String) -> JSONValue {
+            .string(
+                Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                    .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            )
+        }
+        return [
+            "id": .string(id), "threadId": .string(id), "labelIds": ["INBOX", "UNREAD"],
+            "snippet": .string(String(text.prefix(100))), "sizeEstimate": .number(Double(text.utf8.count + 600)),
+            "payload": [
+                "partId": "", "mimeType": "multipart/alternative", "filename": "",
+                "headers": [
+                    ["name": "From", "value": .string(from)], ["name": "To", "value": "ana@acme.test"],
+                    ["name": "Subject", "value": .string(subject)],
+                    ["name": "Date", "value": "Mon, 30 Nov 2026 09:12:00 +0000"],
+                    ["name": "Content-Type", "value": "multipart/alternative; boundary=\"b1\""],
+                ],
+                "body": ["size": 0],
+                "parts": [
+                    [
+                        "partId": "0", "mimeType": "text/plain", "filename": "",
+                        "headers": [["name": "Content-Type", "value": "text/plain; charset=UTF-8"]],
+                        "body": ["size": .number(Double(text.utf8.count)), "data": base64URL(text)],
+                    ],
+                    [
+                        "partId": "1", "mimeType": "text/html", "filename": "",
+                        "headers": [["name": "Content-Type", "value": "text/html; charset=UTF-8"]],
+                        "body": ["size": .number(Double(text.utf8.count + 20)), "data": base64URL("<p>\(text)</p>")],
+                    ],
+                ],
+            ],
+        ]
+    }
+
+    /// Ana's mailbox, by message id.
+    private let mailbox = Mutex<[String: JSONValue]>([:])
+
+    /// Puts a message in Ana's mailbox.
+    func deliver(_ message: JSONValue) {
+        mailbox.withLock { $0[message["id"]?.stringValue ?? ""] = message }
+    }
+
     struct Received: Sendable {
         let method: String
         let path: String
@@ -77,18 +122,7 @@ final class TestGoogleServer: Sendable {
             if query["readMask"] == nil { problems.append("no readMask") }
             if query.getAll("sources").isEmpty { problems.append("no sources") }
             let address = query["query"].map { String($0).lowercased() } ?? ""
-            self.state.withLock {
-                $0.received.append(
-                    Received(
-                        method: "GET",
-                        path: request.uri.path,
-                        query: request.uri.query ?? "",
-                        body: nil,
-                        message: nil
-                    )
-                )
-                $0.problems += problems
-            }
+            self.recordGET(request, problems)
             let people: [JSONValue] =
                 Self.directory.contains(address) ? [["emailAddresses": [["value": .string(address)]]]] : []
             return Response(
@@ -97,12 +131,52 @@ final class TestGoogleServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.bytes(["people": .array(people)])))
             )
         }
+        // Reading a message (`users.messages.get`): no body, `format=full`.
+        router.get("/gmail/v1/users/me/messages/{id}") { request, context in
+            var problems: [String] = []
+            if request.headers[.authorization] != "Bearer \(Self.token)" {
+                problems.append("Authorization is not the vended token")
+            }
+            if request.uri.queryParameters["format"] != "full" { problems.append("a message read without format=full") }
+            if request.headers[.contentType] != nil { problems.append("a body on a GET") }
+            self.recordGET(request, problems)
+            let id = context.parameters.get("id") ?? ""
+            let found = self.mailbox.withLock { $0[id] }
+            let (status, body): (HTTPResponse.Status, JSONValue) =
+                !problems.isEmpty
+                ? (.badRequest, ["error": ["code": 400, "message": "Bad request", "status": "INVALID_ARGUMENT"]])
+                : found.map { (.ok, $0) }
+                    ?? (
+                        .notFound,
+                        [
+                            "error": [
+                                "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
+                                "errors": [["message": "Requested entity was not found.", "reason": "notFound"]],
+                            ]
+                        ]
+                    )
+            return Response(
+                status: status,
+                headers: [.contentType: "application/json; charset=UTF-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.bytes(body)))
+            )
+        }
         for (method, path, allowed, status, answer) in routes {
             router.on(RouterPath(path), method: method) { request, _ in
                 try await self.handle(request, allowed: allowed, status: status, answer: answer)
             }
         }
         return try await serveOnLoopback(router, listening: { url in self.base.withLock { $0 = url } }, body)
+    }
+
+    /// Records a GET and what was wrong with it.
+    private func recordGET(_ request: Request, _ problems: [String]) {
+        state.withLock {
+            $0.received.append(
+                Received(method: "GET", path: request.uri.path, query: request.uri.query ?? "", body: nil, message: nil)
+            )
+            $0.problems += problems
+        }
     }
 
     private func handle(

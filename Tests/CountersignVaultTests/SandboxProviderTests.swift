@@ -359,6 +359,7 @@ struct SandboxProviderTests {
     func google() async throws {
         try await serve { server, sandbox, vault, store in
             let scopes = [
+                "https://www.googleapis.com/auth/gmail.readonly",
                 "https://www.googleapis.com/auth/gmail.compose", "https://www.googleapis.com/auth/gmail.send",
                 "https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/gmail.settings.basic",
                 "https://www.googleapis.com/auth/gmail.settings.sharing",
@@ -407,6 +408,9 @@ struct SandboxProviderTests {
                     "in_reply_to": "<CAF1-release@mail.demo.countersign.local>",
                 ]
             )
+            let welcome = try await run("gmail.read_message", ["message_id": "18c0000000000a1"])
+            #expect(welcome["subject"] == "Welcome to the sandbox")
+            #expect(welcome["text"]?.stringValue?.hasPrefix("Welcome.") == true)
             _ = try await run("gmail.trash_message", ["message_id": "18c0000000000a1"])
             _ = try await run(
                 "gmail.create_filter",

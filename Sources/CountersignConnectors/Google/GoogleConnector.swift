@@ -216,6 +216,12 @@ public struct GoogleConnector: Connector {
         }
         let eventID = Self.segment(arguments["event_id"]?.stringValue ?? "")
         switch operation {
+        case "gmail.read_message":
+            return Call(
+                method: .GET,
+                url: "\(gmail)/messages/\(Self.segment(arguments["message_id"]?.stringValue ?? ""))?format=full",
+                body: nil
+            )
         case "gmail.create_draft": return Call(method: .POST, url: "\(gmail)/drafts", body: ["message": ["raw": raw()]])
         case "gmail.send_message": return Call(method: .POST, url: "\(gmail)/messages/send", body: ["raw": raw()])
         case "gmail.reply":
@@ -265,6 +271,7 @@ public struct GoogleConnector: Connector {
         let (status, headers, body) = try await ProviderHTTPClient.send(request, to: "Google")
         guard (200..<300).contains(status) else { throw Self.error(status: status, headers: headers, body: body) }
         switch name {
+        case "gmail.read_message": return Self.readMessage(body)
         case "gmail.create_draft": return ["draft": body["id"] ?? .null, "message": body["message"]?["id"] ?? .null]
         case "gmail.send_message", "gmail.reply", "gmail.trash_message":
             return [
@@ -276,6 +283,55 @@ public struct GoogleConnector: Connector {
         default:
             return ["event": body["id"] ?? .null, "url": body["htmlLink"] ?? .null, "status": body["status"] ?? .null]
         }
+    }
+
+    /// At most this many characters of a message's text are read.
+    static let maximumText = 100_000
+
+    /// A message as Gmail gives it (`format=full`), as the agent sees it: headers it needs and the
+    /// text, from the first `text/plain` part (or the first `text/html` part, without its tags).
+    static func readMessage(_ body: JSONValue) -> JSONValue {
+        let payload = body["payload"] ?? .null
+        var headers: [String: String] = [:]
+        for header in payload["headers"]?.arrayValue ?? [] {
+            guard let name = header["name"]?.stringValue?.lowercased(), let value = header["value"]?.stringValue,
+                ["from", "to", "cc", "subject", "date"].contains(name), headers[name] == nil
+            else { continue }
+            headers[name] = value
+        }
+        var text = part(payload, mimeType: "text/plain") ?? part(payload, mimeType: "text/html").map(withoutTags) ?? ""
+        var truncated = false
+        if text.count > maximumText {
+            text = String(text.prefix(maximumText))
+            truncated = true
+        }
+        var result: [String: JSONValue] = [
+            "message": body["id"] ?? .null, "thread": body["threadId"] ?? .null, "labels": body["labelIds"] ?? .null,
+            "text": .string(text),
+        ]
+        for (name, value) in headers { result[name] = .string(value) }
+        if truncated { result["truncated"] = true }
+        return .object(result)
+    }
+
+    /// The decoded body of the first part (depth first) of this MIME type.
+    static func part(_ part: JSONValue, mimeType: String) -> String? {
+        if part["mimeType"]?.stringValue?.lowercased() == mimeType, let data = part["body"]?["data"]?.stringValue {
+            var base64 = data.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+            return Data(base64Encoded: base64).map { String(decoding: $0, as: UTF8.self) }
+        }
+        for child in part["parts"]?.arrayValue ?? [] {
+            if let text = self.part(child, mimeType: mimeType) { return text }
+        }
+        return nil
+    }
+
+    /// HTML as text: tags dropped, whitespace collapsed.
+    static func withoutTags(_ html: String) -> String {
+        html.replacingOccurrences(of: "<[^>]*>", with: " ", options: .regularExpression)
+            .replacingOccurrences(of: "\\s+", with: " ", options: .regularExpression)
+            .trimmingCharacters(in: .whitespaces)
     }
 
     /// Google's error answers (`{"error": {code, message, status, errors: [{reason}]}}`) as outcomes.

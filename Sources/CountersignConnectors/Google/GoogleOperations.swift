@@ -47,6 +47,7 @@ public enum GoogleOperations {
         ]
     }
 
+    static let readonly = "https://www.googleapis.com/auth/gmail.readonly"
     static let compose = "https://www.googleapis.com/auth/gmail.compose"
     static let send = "https://www.googleapis.com/auth/gmail.send"
     static let modify = "https://www.googleapis.com/auth/gmail.modify"
@@ -118,6 +119,18 @@ public enum GoogleOperations {
         let recipients = recipientHints(["to", "cc", "bcc"], what: "writes to")
         let attendees = recipientHints(["attendees"], what: "invites")
         return [
+            try operation(
+                "gmail.read_message",
+                summary: "Read an email: its sender, recipients, subject and text",
+                schema: schema(["message_id"], ["message_id": messageID]),
+                scopes: [readonly],
+                defaultLevel: .low,
+                isReversible: true,
+                target: { $0["message_id"]?.stringValue },
+                impact: {
+                    "Reads the message \($0["message_id"]?.stringValue ?? "?") in the principal's mailbox (its sender, recipients, subject and text go to the agent); nothing changes."
+                }
+            ),
             try operation(
                 "gmail.create_draft",
                 summary: "Save an email as a draft (nothing is sent)",
