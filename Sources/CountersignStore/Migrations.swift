@@ -346,6 +346,38 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v14: planner models, run conversations") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE planner_models (
+                        name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+                        api TEXT NOT NULL CHECK (api IN ('openai', 'anthropic')),
+                        url TEXT NOT NULL,
+                        model TEXT NOT NULL CHECK (length(model) > 0),
+                        api_key BLOB NOT NULL CHECK (length(api_key) > 28),
+                        key_id TEXT NOT NULL REFERENCES vault_keys (id),
+                        updated_at REAL NOT NULL
+                    ) STRICT;
+                    CREATE TRIGGER planner_models_active_key BEFORE INSERT ON planner_models
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    CREATE TRIGGER planner_models_active_key_on_update
+                    BEFORE UPDATE OF key_id, api_key ON planner_models
+                    WHEN (SELECT state FROM vault_keys WHERE id = NEW.key_id) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'sealed with a data key that is not active'); END;
+                    DROP TRIGGER vault_keys_retire_unused;
+                    CREATE TRIGGER vault_keys_retire_unused BEFORE UPDATE OF state ON vault_keys
+                    WHEN NEW.state = 'retired' AND (
+                        EXISTS (SELECT 1 FROM connections WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM provider_clients WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM access_tokens WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM connect_flows WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM planner_models WHERE key_id = NEW.id))
+                    BEGIN SELECT RAISE(ABORT, 'a data key still in use cannot be retired'); END;
+                    ALTER TABLE runs ADD COLUMN conversation TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

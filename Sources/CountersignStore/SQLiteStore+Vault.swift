@@ -54,6 +54,7 @@ extension SQLiteStore: VaultStore {
                     SELECT id FROM vault_keys WHERE state = 'decrypt_only'
                     AND NOT EXISTS (SELECT 1 FROM connections WHERE key_id = vault_keys.id)
                     AND NOT EXISTS (SELECT 1 FROM provider_clients WHERE key_id = vault_keys.id)
+                    AND NOT EXISTS (SELECT 1 FROM planner_models WHERE key_id = vault_keys.id)
                     ORDER BY created_at, id
                     """
             )
@@ -146,6 +147,83 @@ extension SQLiteStore: VaultStore {
         replacement: SealedSecret
     ) async throws -> Bool {
         try await reseal(table: "connections", secret: "refresh_token", key: "id", connectionID, expected, replacement)
+    }
+
+    public func setPlannerModel(_ record: PlannerModelRecord, actor: String) async throws {
+        try await transaction { db in
+            try Self.refusingStaleKey {
+                try db.execute(
+                    sql: """
+                        INSERT INTO planner_models (name, api, url, model, api_key, key_id, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET api = excluded.api, url = excluded.url,
+                        model = excluded.model, api_key = excluded.api_key, key_id = excluded.key_id,
+                        updated_at = excluded.updated_at
+                        """,
+                    arguments: [
+                        record.name, record.api, record.url, record.model, Data(record.apiKey.bytes),
+                        record.apiKey.keyID, record.updatedAt.timeIntervalSince1970,
+                    ]
+                )
+            }
+            _ = try AuditWriter.append(
+                VaultRecords.plannerModelEvent(
+                    name: record.name,
+                    change: "set",
+                    record,
+                    actor: actor,
+                    at: record.updatedAt
+                ),
+                in: db
+            )
+        }
+    }
+
+    public func plannerModel(_ name: String) async throws -> PlannerModelRecord? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "\(Self.plannerModelSelect) WHERE name = ?", arguments: [name])
+                .map(Self.plannerModel)
+        }
+    }
+
+    public func plannerModels() async throws -> [PlannerModelRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "\(Self.plannerModelSelect) ORDER BY name").map(Self.plannerModel)
+        }
+    }
+
+    public func removePlannerModel(_ name: String, actor: String, now: Date) async throws -> Bool {
+        try await transaction { db in
+            try db.execute(sql: "DELETE FROM planner_models WHERE name = ?", arguments: [name])
+            guard db.changesCount == 1 else { return false }
+            _ = try AuditWriter.append(
+                VaultRecords.plannerModelEvent(name: name, change: "removed", nil, actor: actor, at: now),
+                in: db
+            )
+            return true
+        }
+    }
+
+    public func resealPlannerModel(
+        name: String,
+        expected: SealedSecret,
+        replacement: SealedSecret
+    ) async throws -> Bool {
+        try await reseal(table: "planner_models", secret: "api_key", key: "name", name, expected, replacement)
+    }
+
+    private static let plannerModelSelect =
+        "SELECT name, api, url, model, api_key, key_id, updated_at FROM planner_models"
+
+    private static func plannerModel(_ row: Row) -> PlannerModelRecord {
+        PlannerModelRecord(
+            name: row[0],
+            api: row[1],
+            url: row[2],
+            model: row[3],
+            apiKey: SealedSecret(keyID: row[5], bytes: Array(row[4] as Data)),
+            updatedAt: Date(timeIntervalSince1970: row[6])
+        )
     }
 
     /// Replaces a sealed secret with `replacement` if the row still holds `expected` (compare and swap).

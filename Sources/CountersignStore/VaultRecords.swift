@@ -69,6 +69,23 @@ enum VaultRecords {
         )
     }
 
+    /// The audit event of a planner model set or removed: never its key.
+    static func plannerModelEvent(
+        name: String,
+        change: String,
+        _ record: PlannerModelRecord?,
+        actor: String,
+        at: Date
+    ) -> AuditEvent {
+        var data: [String: JSONValue] = ["name": .string(name), "change": .string(change)]
+        if let record {
+            data["api"] = .string(record.api)
+            data["url"] = .string(record.url)
+            data["model"] = .string(record.model)
+        }
+        return AuditEvent(kind: AuditKind.plannerModelChanged, actor: actor, at: at, data: .object(data))
+    }
+
     /// The audit event of a provider's client registration set: never its secret.
     static func providerClientEvent(_ record: ProviderClientRecord, actor: String) -> AuditEvent {
         AuditEvent(

@@ -274,7 +274,8 @@ public actor Vault {
         let newKey = try await addDataKey(master: master, actor: actor, now: now)
         var report = RotationReport(newKey: newKey)
         let clients = try await store.providerClients()
-        let total = try await store.connections(principal: nil).count + clients.count
+        let models = try await store.plannerModels()
+        let total = try await store.connections(principal: nil).count + clients.count + models.count
         var after: String?
         var done = 0
         while true {
@@ -324,7 +325,22 @@ public actor Vault {
                 report.changedMeanwhile += 1
             }
         }
-        if !clients.isEmpty { progress(min(done, total), max(total, done)) }
+        for model in models where model.apiKey.keyID != newKey {
+            done += 1
+            let ring = try await ring(opening: model.apiKey.keyID)
+            let context = SecretContext.plannerKey(of: model.name, api: model.api, url: model.url)
+            guard let plaintext = try? ring.open(model.apiKey, context: context) else {
+                report.unreadable.append("planner model \(model.name)")
+                continue
+            }
+            let replacement = try ring.seal(plaintext, context: context)
+            if try await store.resealPlannerModel(name: model.name, expected: model.apiKey, replacement: replacement) {
+                report.resealed += 1
+            } else {
+                report.changedMeanwhile += 1
+            }
+        }
+        if !clients.isEmpty || !models.isEmpty { progress(min(done, total), max(total, done)) }
         if retireOld {
             report.retired = try await store.retireUnusedDataKeys(actor: actor, now: now)
             ring?.forget(report.retired)

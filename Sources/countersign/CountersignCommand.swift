@@ -13,7 +13,7 @@ struct CountersignCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self, UsersCommand.self,
             ApprovalsCommand.self, ConnectionsCommand.self, ProvidersCommand.self, VaultCommand.self, MCPCommand.self,
-            RunsCommand.self, MigrateCommand.self, DemoCommand.self,
+            RunsCommand.self, PlannersCommand.self, MigrateCommand.self, DemoCommand.self,
         ]
     )
 }

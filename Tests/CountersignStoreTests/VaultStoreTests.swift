@@ -386,4 +386,55 @@ struct VaultStoreTests {
             #expect(!stored.contains { $0.range(of: Data(canary.utf8)) != nil })
         }
     }
+
+    @Test(
+        "planner models: set over the active key only, replaced, resealed by compare and swap, removed",
+        arguments: StoreBackend.allCases
+    )
+    func plannerModels(backend: StoreBackend) async throws {
+        let store = try await backend.open().store
+        let first = key(1)
+        try await store.addDataKey(first, actor: "test", now: now)
+        func record(_ model: String, _ secret: SealedSecret) -> PlannerModelRecord {
+            PlannerModelRecord(
+                name: "claude",
+                api: "anthropic",
+                url: "https://api.anthropic.com",
+                model: model,
+                apiKey: secret,
+                updatedAt: now
+            )
+        }
+        try await store.setPlannerModel(record("claude-haiku-4-5", sealed(first, 1)), actor: "test")
+        try await store.setPlannerModel(record("claude-sonnet-4-5", sealed(first, 2)), actor: "test")
+        #expect(try await store.plannerModels() == [record("claude-sonnet-4-5", sealed(first, 2))])
+        let second = key(2, at: 1)
+        try await store.addDataKey(second, actor: "test", now: now)
+        let stale = await #expect(throws: VaultError.self) {
+            try await store.setPlannerModel(record("claude-sonnet-4-5", self.sealed(first, 3)), actor: "test")
+        }
+        #expect(stale?.code == .staleKey)
+        // The old key is in use until the model's key is resealed.
+        #expect(try await store.retireUnusedDataKeys(actor: "test", now: now) == [])
+        #expect(
+            try await store.resealPlannerModel(
+                name: "claude",
+                expected: sealed(first, 9),
+                replacement: sealed(second, 4)
+            )
+                == false
+        )
+        #expect(
+            try await store.resealPlannerModel(
+                name: "claude",
+                expected: sealed(first, 2),
+                replacement: sealed(second, 4)
+            )
+        )
+        #expect(try await store.plannerModel("claude")?.apiKey == sealed(second, 4))
+        #expect(try await store.retireUnusedDataKeys(actor: "test", now: now) == [first.id])
+        #expect(try await store.removePlannerModel("claude", actor: "test", now: now))
+        #expect(try await store.plannerModel("claude") == nil)
+        #expect(try await store.removePlannerModel("claude", actor: "test", now: now) == false)
+    }
 }

@@ -116,19 +116,28 @@ struct VaultTests {
             credential: Secret("auth0-secret"),
             actor: "test"
         )
+        // And a planner model's API key.
+        try await vault.setPlannerModel(
+            name: "claude",
+            api: "anthropic",
+            url: "https://api.anthropic.com",
+            model: "claude-sonnet-4-5",
+            apiKey: Secret("sk-ant-planner-key"),
+            actor: "test"
+        )
         let first = try await store.dataKeys().map(\.id)
         var reports: [Vault.RotationReport] = []
         let batches = Mutex<[Int]>([])
         for _ in 0..<3 {
             reports.append(
                 try await vault.rotateKey(retireOld: false, batchSize: 10, actor: "test") { done, total in
-                    #expect(total == 27)
+                    #expect(total == 28)
                     batches.withLock { $0.append(done) }
                 }
             )
         }
-        #expect(reports.map(\.resealed) == [27, 27, 27])
-        #expect(batches.withLock { $0 } == [10, 20, 25, 27, 10, 20, 25, 27, 10, 20, 25, 27])
+        #expect(reports.map(\.resealed) == [28, 28, 28])
+        #expect(batches.withLock { $0 } == [10, 20, 25, 28, 10, 20, 25, 28, 10, 20, 25, 28])
         for (id, token) in tokens { #expect(try await vault.refreshToken(connectionID: id).token.reveal() == token) }
         let retired = try await vault.rotateKey(retireOld: true, actor: "test").retired
         #expect(retired.count == 4)
@@ -142,6 +151,7 @@ struct VaultTests {
             #expect(try await restarted.refreshToken(connectionID: id).token.reveal() == token)
         }
         #expect(try await restarted.oauthClient(for: "google").clientSecret.reveal() == "google-secret")
+        #expect(try await restarted.plannerKey("claude").reveal() == "sk-ant-planner-key")
         let auth0 = try #require(try await restarted.tokenIssuer(for: "slack") as? Auth0TokenVault)
         guard case .secret(let secret) = auth0.credential else {
             Issue.record("the Auth0 credential changed kind")
@@ -160,6 +170,55 @@ struct VaultTests {
         #expect(try await server.refreshToken(connectionID: ana.id).token.reveal() == Self.canary)
         let bob = try await connect(server, "bob@acme.test", token: "ghr_bob")
         #expect(try await cli.refreshToken(connectionID: bob.id).token.reveal() == "ghr_bob")
+    }
+
+    @Test("a planner model's key is sealed, bound to its endpoint, never audited, and refused when malformed")
+    func plannerModels() async throws {
+        let store = try SQLiteStore(path: databasePath)
+        let vault = try await openVault(store)
+        let key = "sk-CANARY-planner-4f1e2d3c"
+        try await vault.setPlannerModel(
+            name: "gpt",
+            api: "openai",
+            url: "https://api.openai.com/v1/",
+            model: "gpt-4.1",
+            apiKey: Secret(key),
+            actor: "admin@acme.test"
+        )
+        #expect(try await vault.plannerModels().map(\.url) == ["https://api.openai.com/v1"])
+        #expect(try await vault.plannerKey("gpt").reveal() == key)
+        // Nowhere in the database in plaintext: not in its row, not in the audit.
+        let database = try Data(contentsOf: URL(filePath: databasePath))
+        #expect(database.range(of: Data(key.utf8)) == nil)
+        let audit = try await store.auditEntries(after: 0, limit: 100).map { String(decoding: $0.body, as: UTF8.self) }
+        #expect(audit.contains { $0.contains("\"model\":\"gpt-4.1\"") })
+        #expect(!audit.contains { $0.contains(key) })
+        // A key whose row is pointed at another endpoint does not open.
+        let writer = try DatabaseQueue(path: databasePath)
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE planner_models SET url = 'https://collector.example/v1' WHERE name = 'gpt'")
+        }
+        await #expect(throws: VaultError.self) { _ = try await vault.plannerKey("gpt") }
+        for (name, api, url, model) in [
+            ("GPT", "openai", "https://api.openai.com/v1", "gpt-4.1"),
+            ("gpt", "gemini", "https://api.openai.com/v1", "gpt-4.1"),
+            ("gpt", "openai", "http://10.0.0.2:11434/v1", "llama3"),
+            ("gpt", "openai", "https://api.openai.com/v1", "two words"),
+        ] {
+            await #expect(throws: VaultError.self) {
+                try await vault.setPlannerModel(
+                    name: name,
+                    api: api,
+                    url: url,
+                    model: model,
+                    apiKey: Secret(key),
+                    actor: "test"
+                )
+            }
+        }
+        #expect(try await vault.removePlannerModel("gpt", actor: "test"))
+        #expect(try await vault.removePlannerModel("gpt", actor: "test") == false)
+        await #expect(throws: VaultError.self) { _ = try await vault.plannerKey("gpt") }
     }
 
     @Test("a key still in use cannot be retired, and keys are never deleted, even with SQL")

@@ -155,6 +155,32 @@ public struct ProviderClientRecord: Sendable, Hashable {
     }
 }
 
+/// A language model a run's planner may call: where, which, and its API key, sealed.
+public struct PlannerModelRecord: Sendable, Hashable {
+    /// What runs name it by (`gpt`, `claude`…).
+    public let name: String
+    /// The API it speaks: `openai` (chat completions with tool calling) or `anthropic` (Messages).
+    public let api: String
+    /// The API's base URL (`https://api.openai.com/v1`, `https://api.anthropic.com`).
+    public let url: String
+    /// The model's name at that API.
+    public let model: String
+    /// The API key, sealed.
+    public let apiKey: SealedSecret
+    /// When it was last set.
+    public let updatedAt: Date
+
+    /// Creates a record.
+    public init(name: String, api: String, url: String, model: String, apiKey: SealedSecret, updatedAt: Date) {
+        self.name = name
+        self.api = api
+        self.url = url
+        self.model = model
+        self.apiKey = apiKey
+        self.updatedAt = updatedAt
+    }
+}
+
 /// An access token kept, sealed, until shortly before it expires.
 public struct CachedAccessToken: Sendable, Hashable {
     /// The connection it was issued for.
@@ -293,6 +319,25 @@ public protocol VaultStore: Sendable {
     /// - Returns: Whether it was replaced.
     func resealProviderClient(provider: String, expected: SealedSecret, replacement: SealedSecret) async throws -> Bool
 
+    /// Records (or replaces) a planner's language model with its sealed API key.
+    func setPlannerModel(_ record: PlannerModelRecord, actor: String) async throws
+
+    /// A planner model by name.
+    func plannerModel(_ name: String) async throws -> PlannerModelRecord?
+
+    /// Every planner model, in order of name.
+    func plannerModels() async throws -> [PlannerModelRecord]
+
+    /// Removes a planner model and its sealed key.
+    ///
+    /// - Returns: Whether there was one by this name.
+    func removePlannerModel(_ name: String, actor: String, now: Date) async throws -> Bool
+
+    /// Replaces a planner model's sealed key if it is still `expected` (key rotation).
+    ///
+    /// - Returns: Whether it was replaced.
+    func resealPlannerModel(name: String, expected: SealedSecret, replacement: SealedSecret) async throws -> Bool
+
     /// A cached access token for a connection and scope key, if one is kept.
     func cachedAccessToken(connectionID: String, scopeKey: String) async throws -> CachedAccessToken?
 
@@ -421,4 +466,6 @@ extension AuditKind {
     public static let connectionChanged = "connection.changed"
     /// A provider's client registration was set.
     public static let providerClientChanged = "provider_client.changed"
+    /// A planner model set or removed (never its key).
+    public static let plannerModelChanged = "planner_model.changed"
 }

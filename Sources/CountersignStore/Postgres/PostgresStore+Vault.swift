@@ -69,6 +69,7 @@ extension PostgresStore: VaultStore {
                 SELECT id FROM vault_keys WHERE state = 'decrypt_only'
                 AND NOT EXISTS (SELECT 1 FROM connections WHERE key_id = vault_keys.id)
                 AND NOT EXISTS (SELECT 1 FROM provider_clients WHERE key_id = vault_keys.id)
+                AND NOT EXISTS (SELECT 1 FROM planner_models WHERE key_id = vault_keys.id)
                 ORDER BY created_at, id
                 """,
                 on: connection
@@ -159,18 +160,7 @@ extension PostgresStore: VaultStore {
         expected: SealedSecret,
         replacement: SealedSecret
     ) async throws -> Bool {
-        try await transaction { connection in
-            try await Self.refusingStaleKey {
-                try await rows(
-                    """
-                    UPDATE connections SET refresh_token = \(Data(replacement.bytes)), key_id = \(replacement.keyID)
-                    WHERE id = \(connectionID) AND key_id = \(expected.keyID) AND refresh_token = \(Data(expected.bytes))
-                    RETURNING id
-                    """,
-                    on: connection
-                ).count == 1
-            }
-        }
+        try await reseal(table: "connections", secret: "refresh_token", key: "id", connectionID, expected, replacement)
     }
 
     public func deleteConnection(id: String, actor: String, now: Date, providerRevocation: String) async throws {
@@ -241,18 +231,107 @@ extension PostgresStore: VaultStore {
         expected: SealedSecret,
         replacement: SealedSecret
     ) async throws -> Bool {
+        try await reseal(table: "provider_clients", secret: "client_secret", key: "provider", provider, expected, replacement)
+    }
+
+    public func setPlannerModel(_ record: PlannerModelRecord, actor: String) async throws {
+        try await transaction { connection in
+            try await Self.refusingStaleKey {
+                try await connection.query(
+                    """
+                    INSERT INTO planner_models (name, api, url, model, api_key, key_id, updated_at)
+                    VALUES (\(record.name), \(record.api), \(record.url), \(record.model), \(Data(record.apiKey.bytes)),
+                    \(record.apiKey.keyID), \(record.updatedAt.timeIntervalSince1970))
+                    ON CONFLICT (name) DO UPDATE SET api = excluded.api, url = excluded.url, model = excluded.model,
+                    api_key = excluded.api_key, key_id = excluded.key_id, updated_at = excluded.updated_at
+                    """,
+                    logger: logger
+                )
+            }
+            try await PostgresAudit.append(
+                VaultRecords.plannerModelEvent(
+                    name: record.name,
+                    change: "set",
+                    record,
+                    actor: actor,
+                    at: record.updatedAt
+                ),
+                on: connection,
+                logger: logger
+            )
+        }
+    }
+
+    public func plannerModel(_ name: String) async throws -> PlannerModelRecord? {
+        try await rows("SELECT \(unescaped: Self.plannerModelColumns) FROM planner_models WHERE name = \(name)")
+            .first.map(Self.plannerModel)
+    }
+
+    public func plannerModels() async throws -> [PlannerModelRecord] {
+        try await rows("SELECT \(unescaped: Self.plannerModelColumns) FROM planner_models ORDER BY name")
+            .map(Self.plannerModel)
+    }
+
+    public func removePlannerModel(_ name: String, actor: String, now: Date) async throws -> Bool {
+        try await transaction { connection in
+            let removed = try await rows(
+                "DELETE FROM planner_models WHERE name = \(name) RETURNING name",
+                on: connection
+            )
+            guard removed.count == 1 else { return false }
+            try await PostgresAudit.append(
+                VaultRecords.plannerModelEvent(name: name, change: "removed", nil, actor: actor, at: now),
+                on: connection,
+                logger: logger
+            )
+            return true
+        }
+    }
+
+    public func resealPlannerModel(
+        name: String,
+        expected: SealedSecret,
+        replacement: SealedSecret
+    ) async throws -> Bool {
+        try await reseal(table: "planner_models", secret: "api_key", key: "name", name, expected, replacement)
+    }
+
+    /// Replaces a sealed secret with `replacement` if the row still holds `expected` (compare and
+    /// swap); the names are this file's constants, never input.
+    private func reseal(
+        table: String,
+        secret: String,
+        key: String,
+        _ row: String,
+        _ expected: SealedSecret,
+        _ replacement: SealedSecret
+    ) async throws -> Bool {
         try await transaction { connection in
             try await Self.refusingStaleKey {
                 try await rows(
                     """
-                    UPDATE provider_clients SET client_secret = \(Data(replacement.bytes)), key_id = \(replacement.keyID)
-                    WHERE provider = \(provider) AND key_id = \(expected.keyID)
-                    AND client_secret = \(Data(expected.bytes)) RETURNING provider
+                    UPDATE \(unescaped: table) SET \(unescaped: secret) = \(Data(replacement.bytes)),
+                    key_id = \(replacement.keyID) WHERE \(unescaped: key) = \(row) AND key_id = \(expected.keyID)
+                    AND \(unescaped: secret) = \(Data(expected.bytes)) RETURNING 1
                     """,
                     on: connection
                 ).count == 1
             }
         }
+    }
+
+    private static let plannerModelColumns = "name, api, url, model, api_key, key_id, updated_at"
+
+    private static func plannerModel(_ row: PostgresRow) throws -> PlannerModelRecord {
+        let cells = row.makeRandomAccess()
+        return PlannerModelRecord(
+            name: try cells[0].decode(String.self),
+            api: try cells[1].decode(String.self),
+            url: try cells[2].decode(String.self),
+            model: try cells[3].decode(String.self),
+            apiKey: SealedSecret(keyID: try cells[5].decode(String.self), bytes: Array(try cells[4].decode(Data.self))),
+            updatedAt: Date(timeIntervalSince1970: try cells[6].decode(Double.self))
+        )
     }
 
     public func cachedAccessToken(connectionID: String, scopeKey: String) async throws -> CachedAccessToken? {

@@ -427,6 +427,38 @@ enum PostgresMigrations {
                 "CREATE INDEX runs_agent ON runs (agent, created_at)",
                 "CREATE INDEX runs_state ON runs (state)",
             ],
+            [
+                """
+                CREATE TABLE planner_models (
+                    name text PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+                    api text NOT NULL CHECK (api IN ('openai', 'anthropic')),
+                    url text NOT NULL,
+                    model text NOT NULL CHECK (length(model) > 0),
+                    api_key bytea NOT NULL CHECK (length(api_key) > 28),
+                    key_id text NOT NULL REFERENCES vault_keys (id),
+                    updated_at double precision NOT NULL
+                )
+                """,
+                """
+                CREATE TRIGGER planner_models_active_key BEFORE INSERT OR UPDATE OF key_id, api_key
+                ON planner_models FOR EACH ROW EXECUTE FUNCTION countersign_sealed_with_active_key()
+                """,
+                """
+                CREATE OR REPLACE FUNCTION countersign_retire_unused_key() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.state = 'retired' AND (
+                        EXISTS (SELECT 1 FROM connections WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM provider_clients WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM access_tokens WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM connect_flows WHERE key_id = NEW.id)
+                        OR EXISTS (SELECT 1 FROM planner_models WHERE key_id = NEW.id)) THEN
+                        RAISE EXCEPTION 'a data key still in use cannot be retired';
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """,
+                "ALTER TABLE runs ADD COLUMN conversation text",
+            ],
         ]
     }
 
