@@ -19,18 +19,29 @@ public struct RunEngine: Sendable {
     public let gateway: Gateway
     /// Which requests belong to which running run, as last seen by this engine.
     public let watch = RunWatch()
+    /// The planner models runs may name, by name (`nil` when there is none by that name).
+    public let planners: @Sendable (String) async throws -> ModelPlanner?
     let now: @Sendable () -> Date
 
     /// Creates an engine.
+    ///
+    /// - Parameters:
+    ///   - runs: Where runs are checkpointed.
+    ///   - requests: Where the steps' requests are read.
+    ///   - gateway: Where the steps are proposed.
+    ///   - planners: The planner models runs may name.
+    ///   - now: The clock.
     public init(
         runs: any RunStore,
         requests: any ActionStore,
         gateway: Gateway,
+        planners: @escaping @Sendable (String) async throws -> ModelPlanner? = { _ in nil },
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.runs = runs
         self.requests = requests
         self.gateway = gateway
+        self.planners = planners
         self.now = now
     }
 
@@ -71,6 +82,34 @@ public struct RunEngine: Sendable {
         return try await advance(run.id)
     }
 
+    /// Starts a run a planner model plans: records the goal, then asks the model for the first
+    /// steps and proposes them.
+    ///
+    /// - Throws: ``RunError`` for an empty goal or a planner model that is not configured; nothing
+    ///   is recorded then.
+    public func start(goal: String, principal: String, agent: String, model name: String) async throws -> Run {
+        let goal = goal.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !goal.isEmpty, goal.count <= 4000 else {
+            throw RunError.invalid("the goal must be given, in at most 4000 characters")
+        }
+        guard try await planners(name) != nil else {
+            throw RunError.invalid(
+                "no planner model \"\(name)\"; an administrator sets one with `countersign planners set`"
+            )
+        }
+        let run = Run(
+            goal: goal,
+            principal: principal,
+            agent: agent,
+            planner: name,
+            steps: [],
+            conversation: [["role": "user", "text": .string(goal)]],
+            createdAt: now()
+        )
+        try await runs.createRun(run)
+        return try await advance(run.id)
+    }
+
     /// Advances a run as far as it can go now: reads the requests of its proposed steps, proposes
     /// the steps they unblock, and ends the run when every step executed or one did not.
     ///
@@ -91,12 +130,12 @@ public struct RunEngine: Sendable {
                 watch.update(stored)
                 return (stored, false)
             }
-            let (next, changed) = try await step(stored)
+            let (next, changed, audit) = try await step(stored)
             guard changed else {
                 watch.update(stored)
                 return (stored, false)
             }
-            if let saved = try await runs.checkpoint(next, now: now()) {
+            if let saved = try await runs.checkpoint(next, now: now(), audit: audit) {
                 watch.update(saved)
                 return (saved, saved.state.isTerminal)
             }
@@ -107,10 +146,55 @@ public struct RunEngine: Sendable {
         return (latest, false)
     }
 
-    /// One round: what the run becomes from its requests' states, and whether it changed.
-    func step(_ stored: Run) async throws -> (Run, Bool) {
+    /// One round: what the run becomes from its requests' states (and, for a run a model plans, the
+    /// model's next turn), whether it changed, and the events to record with its checkpoint.
+    func step(_ stored: Run) async throws -> (Run, Bool, [AuditEvent]) {
         var run = stored
         var changed = false
+        var audit: [AuditEvent] = []
+        var proposing = true
+        while proposing {
+            try await follow(&run, changed: &changed)
+            proposing = false
+            if run.conversation != nil, run.state == .running, run.failure == nil,
+                !run.steps.contains(where: { $0.state == .planned || $0.state == .proposed })
+            {
+                let before = run.steps.count
+                if let events = try await converse(&run) {
+                    audit += events
+                    changed = true
+                    proposing = run.steps.count > before
+                }
+            }
+        }
+        if run.conversation != nil {
+            if run.failure != nil, run.state == .running {
+                for index in run.steps.indices where run.steps[index].state == .planned {
+                    run.steps[index].state = .skipped
+                }
+                run.state = .failed
+                changed = true
+            }
+            return (run, changed, audit)
+        }
+        if run.failure != nil, !run.steps.contains(where: { $0.state == .proposed }) {
+            // Nothing is left under way: the rest of the plan is not proposed.
+            for index in run.steps.indices where run.steps[index].state == .planned {
+                run.steps[index].state = .skipped
+            }
+            run.state = .failed
+            changed = true
+        } else if run.steps.allSatisfy({ $0.state == .executed }) {
+            run.state = .completed
+            changed = true
+        }
+        return (run, changed, audit)
+    }
+
+    /// Follows the proposed steps' requests and proposes the steps they unblock, until nothing
+    /// more can be proposed now.
+    func follow(_ run: inout Run, changed: inout Bool) async throws {
+        let planned = run.conversation == nil
         var proposing = true
         while proposing {
             proposing = false
@@ -144,7 +228,9 @@ public struct RunEngine: Sendable {
                         // configured): the step cannot be proposed, and the run ends.
                         run.steps[index].state = .failed
                         run.steps[index].failure = "could not be proposed: \(error)"
-                        run.failure = "step \(step.index) (\(step.operation)) could not be proposed: \(error)"
+                        if planned {
+                            run.failure = "step \(step.index) (\(step.operation)) could not be proposed: \(error)"
+                        }
                         changed = true
                         continue
                     }
@@ -157,24 +243,142 @@ public struct RunEngine: Sendable {
                 case .executed, .failed, .skipped:
                     continue
                 }
-                if run.steps[index].state == .failed, run.failure == nil {
+                // A written plan ends at a step that did not execute; a model is told, and revises.
+                if planned, run.steps[index].state == .failed, run.failure == nil {
                     let failed = run.steps[index]
                     run.failure = "step \(failed.index) (\(failed.operation)) \(failed.failure ?? "did not execute")"
                 }
             }
         }
-        if run.failure != nil, !run.steps.contains(where: { $0.state == .proposed }) {
-            // Nothing is left under way: the rest of the plan is not proposed.
-            for index in run.steps.indices where run.steps[index].state == .planned {
-                run.steps[index].state = .skipped
-            }
-            run.state = .failed
-            changed = true
-        } else if run.steps.allSatisfy({ $0.state == .executed }) {
-            run.state = .completed
-            changed = true
+    }
+
+    /// The model's next turn, once every step of its last turn has ended: the outcomes go back,
+    /// and its calls become steps (or, without calls, the run completes).
+    ///
+    /// - Returns: The events to record, or `nil` when the model could not be asked now (a
+    ///   transient failure: the run is left as it was, and asked again on its next advance).
+    func converse(_ run: inout Run) async throws -> [AuditEvent]? {
+        guard var conversation = run.conversation else { return nil }
+        guard let planner = try await planners(run.planner) else {
+            run.failure = "the planner model \"\(run.planner)\" is no longer configured"
+            return []
         }
-        return (run, changed)
+        let tools = ModelPlanner.tools(gateway.catalog)
+        var events: [AuditEvent] = []
+        while true {
+            if let last = conversation.last, last["role"] == "assistant" {
+                conversation.append(try await results(answering: last, in: run))
+            }
+            let turns = conversation.filter { $0["role"] == "assistant" }.count
+            guard turns < ModelPlanner.maximumTurns else {
+                run.conversation = conversation
+                run.failure = "the planner model took \(turns) turns without finishing"
+                return events
+            }
+            let reply: ModelReply
+            do {
+                reply = try await planner.client.reply(
+                    system: ModelPlanner.system(principal: run.principal),
+                    conversation: conversation,
+                    tools: tools
+                )
+            } catch {
+                guard !error.isTransient else {
+                    // Asked again on the run's next advance; turns already taken are kept.
+                    guard !events.isEmpty else { return nil }
+                    run.conversation = conversation
+                    return events
+                }
+                run.conversation = conversation
+                run.failure = "the planner model failed: \(error.description)"
+                return events
+            }
+            let rationale = String(reply.text.prefix(2000))
+            var calls: [JSONValue] = []
+            var steps: [RunStep] = []
+            var refused: [String] = []
+            for (position, call) in reply.calls.enumerated() {
+                var record: [String: JSONValue] = [
+                    "id": .string(call.id), "tool": .string(call.tool), "arguments": call.arguments,
+                ]
+                let index = run.steps.count + steps.count
+                if let reason = refusal(
+                    of: call,
+                    position: position,
+                    index: index,
+                    principal: run.principal,
+                    agent: run.agent
+                ) {
+                    record["refused"] = .string(reason)
+                    refused.append("\(call.tool): \(reason)")
+                } else if let operation = ModelPlanner.operation(call.tool) {
+                    record["step"] = .number(Double(index))
+                    steps.append(
+                        RunStep(index: index, operation: operation, arguments: call.arguments, rationale: rationale)
+                    )
+                }
+                calls.append(.object(record))
+            }
+            conversation.append(["role": "assistant", "text": .string(reply.text), "calls": .array(calls)])
+            run.steps += steps
+            events.append(
+                .runPlanned(run, turn: turns, text: rationale, steps: steps, refused: refused, at: now())
+            )
+            if reply.calls.isEmpty {
+                run.conversation = conversation
+                run.state = .completed
+                return events
+            }
+            if !steps.isEmpty {
+                run.conversation = conversation
+                return events
+            }
+            // Every call was refused: the model is told why, and asked again.
+        }
+    }
+
+    /// Why a model's call cannot become a step, if it cannot.
+    func refusal(of call: ModelCall, position: Int, index: Int, principal: String, agent: String) -> String? {
+        guard position < ModelPlanner.maximumCallsPerTurn else {
+            return "at most \(ModelPlanner.maximumCallsPerTurn) calls are taken in one turn; make it again later"
+        }
+        guard index < PlanFile.maximumSteps else { return "a run has at most \(PlanFile.maximumSteps) steps" }
+        guard let operation = ModelPlanner.operation(call.tool), gateway.catalog.descriptor(for: operation) != nil
+        else { return "there is no tool \(call.tool)" }
+        guard call.arguments.objectValue != nil else { return "the arguments must be a JSON object" }
+        do {
+            _ = try gateway.catalog.validate(
+                ProposedAction(operation: operation, arguments: call.arguments, principal: principal, agent: agent)
+            )
+        } catch {
+            return "the arguments are not valid: \(error)"
+        }
+        return nil
+    }
+
+    /// The tool results answering an assistant turn's calls: each step's outcome, or why the call
+    /// was refused.
+    func results(answering turn: JSONValue, in run: Run) async throws -> JSONValue {
+        var results: [JSONValue] = []
+        for call in turn["calls"]?.arrayValue ?? [] {
+            let id = call["id"] ?? ""
+            if let index = call["step"]?.numberValue.flatMap({ Int(exactly: $0) }), run.steps.indices.contains(index) {
+                let step = run.steps[index]
+                let request = try await step.requestID.asyncMap { try await requests.request(id: $0) } ?? nil
+                let (content, isError) = ModelPlanner.outcome(of: step, request: request)
+                results.append(["id": id, "content": .string(content), "error": .bool(isError)])
+            } else {
+                let reason = call["refused"]?.stringValue ?? "not taken"
+                results.append(
+                    [
+                        "id": id,
+                        "content": .string(CanonicalJSON.string(["status": "refused", "reason": .string(reason)])),
+                        "error": true,
+                    ]
+                )
+            }
+        }
+        return ["role": "tool", "results": .array(results)]
     }
 
     /// Takes a step's request's state into the step.
@@ -193,6 +397,14 @@ public struct RunEngine: Sendable {
             step.state = .proposed
         }
         return step != before
+    }
+}
+
+extension Optional {
+    /// The wrapped value transformed by an asynchronous function, or `nil`.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }
 

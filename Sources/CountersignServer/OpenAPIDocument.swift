@@ -537,7 +537,8 @@ enum OpenAPIDocument {
                     "type": "string"
                   },
                   "planner": {
-                    "type": "string"
+                    "type": "string",
+                    "description": "`file` for a written plan, else the planner model's name."
                   },
                   "state": {
                     "enum": [
@@ -548,7 +549,7 @@ enum OpenAPIDocument {
                   },
                   "failure": {
                     "type": "string",
-                    "description": "Which step did not execute, and why (a denial's reason included)."
+                    "description": "Why the run failed: for a written plan, which step did not execute and why (a denial's reason included); for a planner model, the model's failure or its turn limit."
                   },
                   "createdAt": {
                     "type": "string",
@@ -563,6 +564,10 @@ enum OpenAPIDocument {
                     "items": {
                       "$ref": "#/components/schemas/RunStep"
                     }
+                  },
+                  "summary": {
+                    "type": "string",
+                    "description": "A planner model's last words once it finished: its own words, shown as such."
                   }
                 }
               }
@@ -1578,7 +1583,7 @@ enum OpenAPIDocument {
             "/v1/runs": {
               "post": {
                 "summary": "Start a run: a goal carried out as a plan of gated actions",
-                "description": "Each step is proposed like any action (same intake, assessment and approval) with the idempotency key run:<id>:<index>, when the steps it depends on have executed; independent steps are proposed together. The run is checkpointed after every change and resumes after a restart. A step that does not execute (denied, expired, failed\u2026) ends the run as failed; the steps after it are not proposed.",
+                "description": "Each step is proposed like any action (same intake, assessment and approval) with the idempotency key run:<id>:<index>, when the steps it depends on have executed; independent steps are proposed together. The run is checkpointed after every change and resumes after a restart. With a written plan, a step that does not execute (denied, expired, failed\u2026) ends the run as failed; the steps after it are not proposed. With a planner model, the steps of each of its turns are proposed together; once they have ended, each one's outcome goes back to the model (a result with secrets removed, or a denial with the approver's reason) and it proposes more, or finishes; nothing the model says sets a step's risk or impact.",
                 "security": [
                   {
                     "agentKey": []
@@ -1592,8 +1597,7 @@ enum OpenAPIDocument {
                         "type": "object",
                         "required": [
                           "goal",
-                          "onBehalfOf",
-                          "plan"
+                          "onBehalfOf"
                         ],
                         "additionalProperties": false,
                         "properties": {
@@ -1606,7 +1610,7 @@ enum OpenAPIDocument {
                             "maxLength": 256
                           },
                           "plan": {
-                            "description": "The steps (at most 100), or an object with steps.",
+                            "description": "The steps (at most 100), or an object with steps: a written plan, used as it is. Give either plan or planner.",
                             "oneOf": [
                               {
                                 "type": "array",
@@ -1643,8 +1647,24 @@ enum OpenAPIDocument {
                                 ]
                               }
                             ]
+                          },
+                          "planner": {
+                            "type": "string",
+                            "description": "A planner model's name (set by an administrator with `countersign planners set`): the model proposes the steps a turn at a time and is told each one's outcome. Give either plan or planner."
                           }
-                        }
+                        },
+                        "oneOf": [
+                          {
+                            "required": [
+                              "plan"
+                            ]
+                          },
+                          {
+                            "required": [
+                              "planner"
+                            ]
+                          }
+                        ]
                       }
                     }
                   }

@@ -25,10 +25,12 @@ struct RunsAPI: Sendable {
             "steps": .array(run.steps.map(\.json)),
         ]
         if let failure = run.failure { members["failure"] = .string(failure) }
+        if let summary = run.summary { members["summary"] = .string(summary) }
         return .object(members)
     }
 
-    /// `POST /v1/runs` `{goal, onBehalfOf, plan}`: records the run and proposes its first steps.
+    /// `POST /v1/runs` `{goal, onBehalfOf, plan | planner}`: records the run and proposes its first
+    /// steps (a planner model is asked for them first).
     func start(_ request: Request) async throws -> Response {
         let agent = try await agents.authenticate(request)
         let value = try await AgentAPI.jsonBody(request)
@@ -36,7 +38,7 @@ struct RunsAPI: Sendable {
             Problem(status: .unprocessableContent, title: "Invalid run", detail: detail)
         }
         guard case .object(let members) = value else { throw invalid("the body must be a JSON object") }
-        let known: Set<String> = ["goal", "onBehalfOf", "plan"]
+        let known: Set<String> = ["goal", "onBehalfOf", "plan", "planner"]
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw invalid("unknown member \"\(unknown)\"; expected \(known.sorted().joined(separator: ", "))")
         }
@@ -46,16 +48,28 @@ struct RunsAPI: Sendable {
         guard let principal = members["onBehalfOf"]?.stringValue, !principal.isEmpty, principal.count <= 256 else {
             throw invalid("\"onBehalfOf\" is required: the person the run's actions are taken for")
         }
-        guard let plan = members["plan"] else {
-            throw invalid("\"plan\" is required: the steps, [{operation, arguments, rationale, dependsOn}]")
+        let plan = members["plan"]
+        let planner = members["planner"]
+        guard (plan == nil) != (planner == nil) else {
+            throw invalid(
+                "give either \"plan\" (the steps, [{operation, arguments, rationale, dependsOn}]) or \"planner\" (a planner model's name)"
+            )
         }
         do {
-            let run = try await engine.start(
-                goal: goal,
-                principal: principal,
-                agent: agent.name,
-                planner: try PlanFile(json: plan)
-            )
+            let run: Run
+            if let plan {
+                run = try await engine.start(
+                    goal: goal,
+                    principal: principal,
+                    agent: agent.name,
+                    planner: try PlanFile(json: plan)
+                )
+            } else {
+                guard let name = planner?.stringValue, !name.isEmpty else {
+                    throw invalid("\"planner\" is a planner model's name")
+                }
+                run = try await engine.start(goal: goal, principal: principal, agent: agent.name, model: name)
+            }
             return .json(Self.view(run), status: .created)
         } catch let error as RunError {
             throw invalid(error.description)

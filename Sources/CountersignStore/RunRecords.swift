@@ -11,6 +11,7 @@ struct RunRecord {
     let state: String
     let steps: String
     let failure: String?
+    let conversation: String?
     let createdAt: Double
     let updatedAt: Double
     let version: Int
@@ -24,6 +25,7 @@ struct RunRecord {
         state = run.state.rawValue
         steps = CanonicalJSON.string(.array(run.steps.map(\.json)))
         failure = run.failure
+        conversation = run.conversation.map { CanonicalJSON.string(.array($0)) }
         createdAt = run.createdAt.timeIntervalSince1970
         updatedAt = run.updatedAt.timeIntervalSince1970
         version = run.version
@@ -40,15 +42,16 @@ struct RunRecord {
         failure: String?,
         createdAt: Double,
         updatedAt: Double,
-        version: Int
+        version: Int,
+        conversation: String?
     ) {
         (self.id, self.goal, self.principal, self.agent, self.planner) = (id, goal, principal, agent, planner)
-        (self.state, self.steps, self.failure) = (state, steps, failure)
+        (self.state, self.steps, self.failure, self.conversation) = (state, steps, failure, conversation)
         (self.createdAt, self.updatedAt, self.version) = (createdAt, updatedAt, version)
     }
 
     static let columns =
-        "id, goal, principal, agent, planner, state, steps, failure, created_at, updated_at, version"
+        "id, goal, principal, agent, planner, state, steps, failure, created_at, updated_at, version, conversation"
 
     func run() throws -> Run {
         guard let state = Run.State(rawValue: state), let stored = try JSONParser().parse(steps).arrayValue else {
@@ -69,6 +72,12 @@ struct RunRecord {
                 }
             },
             failure: failure,
+            conversation: try conversation.map { text throws in
+                guard let turns = try? JSONParser().parse(text).arrayValue else {
+                    throw StoreError.corrupt("run \(id) has an unreadable conversation")
+                }
+                return turns
+            },
             createdAt: Date(timeIntervalSince1970: createdAt),
             updatedAt: Date(timeIntervalSince1970: updatedAt),
             version: version

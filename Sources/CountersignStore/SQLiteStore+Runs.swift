@@ -8,10 +8,11 @@ extension SQLiteStore: RunStore {
         let event = try AuditChain.prepare(.runStarted(run))
         try await transaction { db in
             try db.execute(
-                sql: "INSERT INTO runs (\(RunRecord.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO runs (\(RunRecord.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     record.id, record.goal, record.principal, record.agent, record.planner, record.state,
                     record.steps, record.failure, record.createdAt, record.updatedAt, record.version,
+                    record.conversation,
                 ]
             )
             _ = try AuditWriter.append(event, in: db)
@@ -47,22 +48,23 @@ extension SQLiteStore: RunStore {
         }
     }
 
-    public func checkpoint(_ run: Run, now: Date) async throws -> Run? {
+    public func checkpoint(_ run: Run, now: Date, audit: [AuditEvent]) async throws -> Run? {
         let saved = run.checkpointed(at: now)
         let record = RunRecord(saved)
-        let finished = run.state.isTerminal ? try AuditChain.prepare(.runFinished(saved, at: now)) : nil
+        let events = try (audit + (run.state.isTerminal ? [.runFinished(saved, at: now)] : [])).map(AuditChain.prepare)
         return try await transaction { db in
             try db.execute(
                 sql: """
-                    UPDATE runs SET state = ?, steps = ?, failure = ?, updated_at = ?, version = ?
+                    UPDATE runs SET state = ?, steps = ?, failure = ?, conversation = ?, updated_at = ?, version = ?
                     WHERE id = ? AND version = ? AND state = 'running'
                     """,
                 arguments: [
-                    record.state, record.steps, record.failure, record.updatedAt, record.version, run.id, run.version,
+                    record.state, record.steps, record.failure, record.conversation, record.updatedAt, record.version,
+                    run.id, run.version,
                 ]
             )
             guard db.changesCount == 1 else { return nil }
-            if let finished { _ = try AuditWriter.append(finished, in: db) }
+            for event in events { _ = try AuditWriter.append(event, in: db) }
             return saved
         }
     }
@@ -79,7 +81,8 @@ extension SQLiteStore: RunStore {
             failure: row[7],
             createdAt: row[8],
             updatedAt: row[9],
-            version: row[10]
+            version: row[10],
+            conversation: row[11]
         )
     }
 }

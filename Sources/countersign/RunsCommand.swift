@@ -18,7 +18,11 @@ struct RunsCommand: AsyncParsableCommand {
             "  goal          \(run["goal"]?.stringValue ?? "")",
             "  on behalf of  \(run["onBehalfOf"]?.stringValue ?? "")",
         ]
+        lines.append("  planner       \(run["planner"]?.stringValue ?? "")")
         if let failure = run["failure"]?.stringValue { lines.append("  failure       \(failure)") }
+        if let summary = run["summary"]?.stringValue {
+            lines.append("  summary       \(summary) (the planner's words)")
+        }
         lines.append(
             "  " + RequestText.column("STEP", 6) + RequestText.column("STATE", 10) + RequestText.column("OPERATION", 24)
                 + RequestText.column("REQUEST", 46) + "RATIONALE (the planner's words)"
@@ -42,11 +46,13 @@ struct RunsCommand: AsyncParsableCommand {
 extension RunsCommand {
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Start a run from a plan file (YAML or JSON) and print its plan.",
+            abstract: "Start a run, planned by a planner model or from a plan file (YAML or JSON), and print its plan.",
             discussion: """
                 Each step is proposed like any action, when the steps it depends on have executed; \
                 approvers see and decide each one. The run is kept on the server and resumes after a \
-                restart. The plan file lists steps: operation, arguments, rationale, dependsOn.
+                restart. With --planner, a model the server's administrator set (`countersign planners \
+                set`) proposes the steps a turn at a time and is told each one's outcome; with --plan, \
+                the file lists steps: operation, arguments, rationale, dependsOn.
                 """
         )
 
@@ -54,7 +60,10 @@ extension RunsCommand {
         var goal: String
 
         @Option(help: "The plan file, YAML or JSON.")
-        var plan: String
+        var plan: String?
+
+        @Option(help: "The planner model, by the name it was set with on the server.")
+        var planner: String?
 
         @Option(help: "The person the run's actions are taken for.")
         var onBehalfOf: String
@@ -62,7 +71,22 @@ extension RunsCommand {
         @Option(help: "The server (default: $COUNTERSIGN_SERVER, else http://127.0.0.1:8787).")
         var server: String?
 
+        func validate() throws {
+            guard (plan == nil) != (planner == nil) else {
+                throw ValidationError("give either --plan FILE or --planner NAME")
+            }
+        }
+
         func run() async throws {
+            let client = try APIClient.agent(server: server)
+            guard let plan else {
+                let run = try await client.post(
+                    "/v1/runs",
+                    ["goal": .string(goal), "onBehalfOf": .string(onBehalfOf), "planner": .string(planner ?? "")]
+                )
+                print(RunsCommand.describe(run))
+                return
+            }
             let text: String
             do {
                 text = try String(contentsOfFile: plan, encoding: .utf8)
@@ -71,7 +95,6 @@ extension RunsCommand {
             }
             // Checked here first, so that a mistake is named before anything is sent.
             let steps = try PlanFile(text: text).steps
-            let client = try APIClient.agent(server: server)
             let run = try await client.post(
                 "/v1/runs",
                 [

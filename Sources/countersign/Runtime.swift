@@ -151,7 +151,12 @@ struct Runtime {
         }
         let executor = Executor(store: requests, connectors: connectors, tokens: vault)
         let gateway = Gateway(catalog: catalog, policy: compiled, store: requests, executor: executor)
-        let runs = RunEngine(runs: store, requests: requests, gateway: gateway)
+        let runs = RunEngine(
+            runs: store,
+            requests: requests,
+            gateway: gateway,
+            planners: VaultPlanners(vault: vault).planner(named:)
+        )
         var services: [any Service] = [
             ExpirySweeper(store: requests, logger: logger),
             ExecutorService(store: requests, executor: executor, events: events, logger: logger),

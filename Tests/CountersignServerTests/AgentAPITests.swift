@@ -60,7 +60,10 @@ struct AgentAPITests: Sendable {
         )
     }
 
-    var context: ServerContext {
+    var context: ServerContext { context(runs: RunEngine(runs: store, requests: requests, gateway: gateway)) }
+
+    /// The context with this run engine.
+    func context(runs: RunEngine) -> ServerContext {
         ServerContext(
             gateway: gateway,
             requests: requests,
@@ -70,7 +73,7 @@ struct AgentAPITests: Sendable {
             secrets: try! SecretBox(rawKey: SecretBox.generateRawKey()),
             vault: vault,
             sessions: store,
-            runs: RunEngine(runs: store, requests: requests, gateway: gateway)
+            runs: runs
         )
     }
 
@@ -423,6 +426,88 @@ struct AgentAPITests: Sendable {
             )
             #expect(refused.status == .unprocessableContent)
             #expect(try json(refused)["detail"]?.stringValue?.contains("step 0 (files.read)") == true)
+        }
+    }
+
+    @Test("a run planned by a model set in the vault: its key opened for the call, the model's summary shown")
+    func modelRun() async throws {
+        let model = TestModelServer(
+            .openai,
+            script: [
+                .turn("Writing the note.", [("files-write", ["path": "note.md", "content": "hello"])]),
+                .turn("Wrote note.md.", []),
+            ]
+        )
+        try await model.run {
+            try await vault.setPlannerModel(
+                name: "gpt",
+                api: "openai",
+                url: model.url,
+                model: TestModelServer.model,
+                apiKey: Secret(TestModelServer.key),
+                actor: "test"
+            )
+            let engine = RunEngine(
+                runs: store,
+                requests: requests,
+                gateway: gateway,
+                planners: VaultPlanners(vault: vault).planner(named:)
+            )
+            let context = context(runs: engine)
+            let app = Application(router: buildRouter(context))
+            try await app.test(.router) { client in
+                func start(_ body: String) async throws -> TestResponse {
+                    try await client.execute(
+                        uri: "/v1/runs",
+                        method: .post,
+                        headers: headers(),
+                        body: ByteBuffer(string: body)
+                    )
+                }
+                let started = try await start(#"{"goal":"Write a note","onBehalfOf":"ana@acme.test","planner":"gpt"}"#)
+                #expect(started.status == .created)
+                let proposed = try json(started)
+                #expect(proposed["state"] == "running")
+                #expect(proposed["planner"] == "gpt")
+                // Writing is Medium: approved, executed, and the model told, which ends the run.
+                let id = try #require(proposed["id"]?.stringValue)
+                let requestID = try #require(proposed["steps"]?.arrayValue?.first?["requestID"]?.stringValue)
+                let held = try #require(try await requests.request(id: requestID))
+                _ = try await requests.decide(
+                    Decision(
+                        requestID: requestID,
+                        approver: "bob@acme.test",
+                        verdict: .approve,
+                        digest: held.digest,
+                        authentication: AuthenticationRecord(method: .password, authTime: Date()),
+                        decidedAt: Date()
+                    ),
+                    now: Date()
+                )
+                let files = try FilesConnector(root: workspace.path)
+                #expect(
+                    try await Executor(store: requests, connectors: [files]).execute(requestID: requestID)?.state
+                        == .executed
+                )
+                _ = try await engine.advance(id)
+                let run = try json(try await client.execute(uri: "/v1/runs/\(id)", method: .get, headers: headers()))
+                #expect(run["state"] == "completed")
+                #expect(run["summary"] == "Wrote note.md.")
+                #expect(run["steps"]?.arrayValue?.map { $0["state"] } == ["executed"])
+                #expect(run["steps"]?.arrayValue?.first?["rationale"] == "Writing the note.")
+                #expect(try String(contentsOf: workspace.appending(path: "note.md"), encoding: .utf8) == "hello")
+                #expect(model.problems == [])
+                #expect(!String(buffer: started.body).contains(TestModelServer.key))
+                for (body, detail) in [
+                    (#"{"goal":"g","onBehalfOf":"ana@acme.test","planner":"nope"}"#, "no planner model \"nope\""),
+                    (#"{"goal":"g","onBehalfOf":"ana@acme.test","planner":"gpt","plan":[]}"#, "either"),
+                    (#"{"goal":"g","onBehalfOf":"ana@acme.test"}"#, "either"),
+                ] {
+                    let refused = try await start(body)
+                    #expect(refused.status == .unprocessableContent)
+                    #expect(try json(refused)["detail"]?.stringValue?.contains(detail) == true, "\(body)")
+                }
+            }
         }
     }
 

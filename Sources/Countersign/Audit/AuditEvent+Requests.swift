@@ -177,7 +177,7 @@ extension AuditEvent {
     public static func completion(of requestID: String, outcome: ExecutionOutcome, at date: Date) -> AuditEvent {
         switch outcome {
         case .executed(let result):
-            let text = CanonicalJSON.string(result.redactingSecrets())
+            let text = CanonicalJSON.string(SecretScrubber.scrub(result))
             let summary = text.unicodeScalars.count > 512 ? String(text.unicodeScalars.prefix(512)) + "…" : text
             return AuditEvent(
                 kind: AuditKind.executed,

@@ -38,6 +38,10 @@ public struct Run: Sendable, Hashable {
     public var steps: [RunStep]
     /// Why it failed.
     public var failure: String?
+    /// The planner model's conversation, for a run a model plans (`nil` for a written plan): the
+    /// goal, each of the model's turns with its tool calls, and the results sent back, in
+    /// Countersign's own form (see `ModelClient`).
+    public var conversation: [JSONValue]?
     /// When it started.
     public let createdAt: Date
     /// When it last changed.
@@ -55,6 +59,7 @@ public struct Run: Sendable, Hashable {
         state: State = .running,
         steps: [RunStep],
         failure: String? = nil,
+        conversation: [JSONValue]? = nil,
         createdAt: Date,
         updatedAt: Date? = nil,
         version: Int = 0
@@ -67,6 +72,7 @@ public struct Run: Sendable, Hashable {
         self.state = state
         self.steps = steps
         self.failure = failure
+        self.conversation = conversation
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
         self.version = version
@@ -90,6 +96,14 @@ public struct Run: Sendable, Hashable {
 
     /// The idempotency key of a step's request.
     public func idempotencyKey(of step: RunStep) -> String { "run:\(id):\(step.index)" }
+
+    /// The planner model's last words, once it finished (its own words, shown as such).
+    public var summary: String? {
+        guard state == .completed, let last = conversation?.last, last["role"] == "assistant",
+            last["calls"]?.arrayValue?.isEmpty ?? true
+        else { return nil }
+        return last["text"]?.stringValue
+    }
 }
 
 /// One step of a run's plan: an action the planner proposes, and what became of it.
@@ -220,9 +234,25 @@ public protocol RunStore: Sendable {
     /// Saves the run over the version it was read at, incrementing its version; audits the run's
     /// end (`run.finished`) when it reaches a terminal state.
     ///
+    /// - Parameters:
+    ///   - run: The run as it now stands, at the version it was read.
+    ///   - now: The time.
+    ///   - audit: Events recorded with the checkpoint, in its transaction (`run.planned`).
     /// - Returns: The run as saved, or `nil` when another writer checkpointed it first (read it
     ///   again and carry on from there).
-    func checkpoint(_ run: Run, now: Date) async throws -> Run?
+    /// - Throws: When the store cannot be written.
+    func checkpoint(_ run: Run, now: Date, audit: [AuditEvent]) async throws -> Run?
+}
+
+extension RunStore {
+    /// Saves the run over the version it was read at, as ``checkpoint(_:now:audit:)`` does, with
+    /// no other event.
+    ///
+    /// - Returns: The run as saved, or `nil` when another writer checkpointed it first.
+    /// - Throws: When the store cannot be written.
+    public func checkpoint(_ run: Run, now: Date) async throws -> Run? {
+        try await checkpoint(run, now: now, audit: [])
+    }
 }
 
 extension AuditKind {
@@ -230,6 +260,8 @@ extension AuditKind {
     public static let runStarted = "run.started"
     /// A run ended: completed or failed.
     public static let runFinished = "run.finished"
+    /// A planner model proposed more steps (or none, and finished): its words and the steps.
+    public static let runPlanned = "run.planned"
 }
 
 extension AuditEvent {
@@ -253,6 +285,32 @@ extension AuditEvent {
                         ]
                     }
                 ),
+            ]
+        )
+    }
+
+    /// The audit event of a planner model's turn: its words, the steps it proposed and the calls
+    /// refused before they became steps (the planner's words as such; never a tool's result).
+    public static func runPlanned(
+        _ run: Run,
+        turn: Int,
+        text: String,
+        steps: [RunStep],
+        refused: [String],
+        at: Date
+    ) -> AuditEvent {
+        AuditEvent(
+            kind: AuditKind.runPlanned,
+            actor: "planner:\(run.planner)",
+            at: at,
+            data: [
+                "run": .string(run.id),
+                "turn": .number(Double(turn)),
+                "text": .string(text),
+                "steps": .array(
+                    steps.map { ["index": .number(Double($0.index)), "operation": .string($0.operation.description)] }
+                ),
+                "refused": .array(refused.map(JSONValue.string)),
             ]
         )
     }

@@ -11,7 +11,7 @@ extension PostgresStore: RunStore {
                 """
                 INSERT INTO runs (\(unescaped: RunRecord.columns)) VALUES (\(record.id), \(record.goal),
                 \(record.principal), \(record.agent), \(record.planner), \(record.state), \(record.steps),
-                \(record.failure), \(record.createdAt), \(record.updatedAt), \(record.version))
+                \(record.failure), \(record.createdAt), \(record.updatedAt), \(record.version), \(record.conversation))
                 """,
                 logger: logger
             )
@@ -35,21 +35,21 @@ extension PostgresStore: RunStore {
         ).map { try Self.runRecord($0).run() }
     }
 
-    public func checkpoint(_ run: Run, now: Date) async throws -> Run? {
+    public func checkpoint(_ run: Run, now: Date, audit: [AuditEvent]) async throws -> Run? {
         let saved = run.checkpointed(at: now)
         let record = RunRecord(saved)
-        let finished = run.state.isTerminal ? try AuditChain.prepare(.runFinished(saved, at: now)) : nil
+        let events = try (audit + (run.state.isTerminal ? [.runFinished(saved, at: now)] : [])).map(AuditChain.prepare)
         return try await transaction { connection in
             let changed = try await rows(
                 """
                 UPDATE runs SET state = \(record.state), steps = \(record.steps), failure = \(record.failure),
-                updated_at = \(record.updatedAt), version = \(record.version)
+                conversation = \(record.conversation), updated_at = \(record.updatedAt), version = \(record.version)
                 WHERE id = \(run.id) AND version = \(run.version) AND state = 'running' RETURNING id
                 """,
                 on: connection
             )
             guard changed.count == 1 else { return nil }
-            if let finished { try await PostgresAudit.append(finished, on: connection, logger: logger) }
+            for event in events { try await PostgresAudit.append(event, on: connection, logger: logger) }
             return saved
         }
     }
@@ -67,7 +67,8 @@ extension PostgresStore: RunStore {
             failure: try cells[7].decode(String?.self),
             createdAt: try cells[8].decode(Double.self),
             updatedAt: try cells[9].decode(Double.self),
-            version: try cells[10].decode(Int.self)
+            version: try cells[10].decode(Int.self),
+            conversation: try cells[11].decode(String?.self)
         )
     }
 }

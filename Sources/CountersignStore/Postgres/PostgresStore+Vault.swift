@@ -231,7 +231,14 @@ extension PostgresStore: VaultStore {
         expected: SealedSecret,
         replacement: SealedSecret
     ) async throws -> Bool {
-        try await reseal(table: "provider_clients", secret: "client_secret", key: "provider", provider, expected, replacement)
+        try await reseal(
+            table: "provider_clients",
+            secret: "client_secret",
+            key: "provider",
+            provider,
+            expected,
+            replacement
+        )
     }
 
     public func setPlannerModel(_ record: PlannerModelRecord, actor: String) async throws {
