@@ -265,6 +265,7 @@ public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
             oidc: context.oidc.map(OIDCClient.init)
         )
         web.add(to: router)
+        if let runs = context.runs { WebRuns(app: web, runs: runs.runs).add(to: router) }
         WebAdmin(app: web, agents: context.agents, vault: context.vault, audit: context.audit).add(to: router)
     }
     return router

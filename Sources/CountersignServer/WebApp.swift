@@ -587,6 +587,7 @@ struct WebApp: Sendable {
         data["scopes"] = stored.scopes.map { ["name": $0, "meaning": ScopeGlossary.meaning($0)] }
         data["scopeList"] = stored.scopes.joined(separator: ", ")
         if let agentReason = stored.agentReason { data["agentReason"] = agentReason }
+        if let runID = stored.runID { data["runID"] = runID }
         if let token = detail["token"], let provider = token["provider"]?.stringValue {
             let source = token["source"]?.stringValue ?? "none"
             data["token"] =

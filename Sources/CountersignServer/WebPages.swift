@@ -83,7 +83,7 @@ enum WebPages {
         <header class="bar">
           <a class="brand" href="/inbox">Countersign</a>
           {{#user}}
-          <nav aria-label="Main"><a href="/inbox">Inbox</a> <a href="/history">History</a> <a href="/agents">Agents</a> <a href="/connections">Accounts</a> <a href="/audit">Audit</a></nav>
+          <nav aria-label="Main"><a href="/inbox">Inbox</a> <a href="/runs">Runs</a> <a href="/history">History</a> <a href="/agents">Agents</a> <a href="/connections">Accounts</a> <a href="/audit">Audit</a></nav>
           <form method="post" action="/sign-out" class="signout">
             <input type="hidden" name="csrf" value="{{csrf}}">
             <span class="who">{{email}}</span> <button type="submit" class="quiet">Sign out</button>
@@ -192,6 +192,54 @@ enum WebPages {
         </table>
         </div>
         """,
+        "runs": """
+        <h1>Runs</h1>
+        <p class="lede">Goals carried out as plans of gated actions; every step waits in the inbox like any request.</p>
+        <div class="table-wrap">
+        <table class="requests">
+          <caption>The latest runs, newest first.</caption>
+          <thead><tr><th scope="col">Goal</th><th scope="col">State</th><th scope="col">Steps</th><th scope="col">Waiting</th><th scope="col">Planner</th><th scope="col">Agent</th><th scope="col">For</th><th scope="col">Changed</th></tr></thead>
+          <tbody>
+          {{#runs}}
+          <tr><td class="wrap"><a href="/runs/{{id}}">{{goal}}</a></td><td><span class="state state-{{state}}">{{state}}</span></td><td>{{steps}}</td><td>{{waiting}}</td><td>{{planner}}</td><td>{{agent}}</td><td>{{principal}}</td><td><time datetime="{{updatedAt}}">{{age}}</time></td></tr>
+          {{/runs}}
+          {{^runs}}<tr><td colspan="8" class="empty">No runs yet.</td></tr>{{/runs}}
+          </tbody>
+        </table>
+        </div>
+        """,
+        "run": """
+        <p class="crumbs"><a href="/runs">Runs</a></p>
+        <h1>{{goal}}</h1>
+        <p class="state-line">State: <strong class="state state-{{state}}">{{state}}</strong> · for <strong>{{principal}}</strong> · agent <strong>{{agent}}</strong> · planner <strong>{{planner}}</strong></p>
+        {{#flash}}<p class="notice" role="alert">{{flash}}</p>{{/flash}}
+        {{#failure}}<p class="notice" role="alert">The run failed: {{failure}}</p>{{/failure}}
+        {{#summary}}<section class="card agent-words" aria-labelledby="summary-h"><h2 id="summary-h">The planner's last words</h2><blockquote>{{summary}}</blockquote><p class="muted">Written by the planner; Countersign has not checked them.</p></section>{{/summary}}
+        <form method="post" action="/runs/{{id}}/approve">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <div class="table-wrap">
+        <table class="requests run-steps">
+          <caption>The plan, step by step. The impact is written by Countersign's connectors from each step's payload; the rationale is the planner's own words.</caption>
+          <thead><tr><th scope="col">#</th><th scope="col">Risk</th><th scope="col">Operation</th><th scope="col">What it does</th><th scope="col">State</th><th scope="col">Planner's rationale</th><th scope="col">Approve</th></tr></thead>
+          <tbody>
+          {{#steps}}
+          <tr data-step="{{index}}">
+            <td>{{index}}</td>
+            <td>{{#level}}<span class="badge level-{{level}}">{{levelTitle}}</span>{{/level}}</td>
+            <td>{{#request}}<a href="/approvals/{{request}}">{{operation}}</a>{{/request}}{{^request}}{{operation}}{{/request}}<div class="muted wrap">{{target}}</div></td>
+            <td class="wrap">{{impact}}</td>
+            <td><span class="state state-{{state}}">{{stateText}}</span>{{#failure}}<div class="muted wrap">{{failure}}</div>{{/failure}}</td>
+            <td class="wrap"><q>{{rationale}}</q></td>
+            <td>{{#batchable}}<label><input type="checkbox" name="approve-{{request}}" value="{{digest}}" checked> <span class="visually-hidden">Approve step {{index}}</span></label>{{/batchable}}{{#alone}}<a href="/approvals/{{request}}">Decide on its page</a>{{/alone}}</td>
+          </tr>
+          {{/steps}}
+          {{^steps}}<tr><td colspan="7" class="empty">The planner has not proposed a step yet.</td></tr>{{/steps}}
+          </tbody>
+        </table>
+        </div>
+        {{#hasBatch}}<p><button type="submit" class="primary" data-confirm="Approve the ticked steps? Each runs once, exactly as shown.">Approve the ticked Low and Medium steps ({{batch}})</button> <span class="muted">High and Critical steps are approved one at a time, on their own page.</span></p>{{/hasBatch}}
+        </form>
+        """,
         "agents": """
         <h1>Agents</h1>
         {{#flash}}<p class="notice" role="alert">{{flash}}</p>{{/flash}}
@@ -281,7 +329,7 @@ enum WebPages {
         </div>
         """,
         "request": """
-        <p class="crumbs"><a href="/inbox">Inbox</a></p>
+        <p class="crumbs"><a href="/inbox">Inbox</a>{{#runID}} · <a href="/runs/{{runID}}">its run</a>{{/runID}}</p>
         <h1><span class="badge level-{{level}}">{{levelTitle}}</span> {{operation}}{{#isSandbox}} <span class="badge sandbox" title="Runs against a sandbox that ships with Countersign, not the real service">{{sandbox}}</span>{{/isSandbox}}</h1>
         <p class="state-line">State: <strong class="state state-{{state}}">{{stateText}}</strong>{{#pending}} · expires in <span class="countdown" data-expires="{{expiresAt}}">{{remaining}}</span>{{/pending}}</p>
         {{#flash}}<p class="notice" role="alert">{{flash}}</p>{{/flash}}

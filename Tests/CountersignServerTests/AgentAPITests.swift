@@ -93,7 +93,8 @@ struct AgentAPITests: Sendable {
                 store: store,
                 checkpointsPath: workspace.appending(path: "../checkpoints.log").path,
                 publicKey: []
-            )
+            ),
+            runs: RunEngine(runs: store, requests: requests, gateway: gateway)
         )
         context.address.listening(at: "http://127.0.0.1:8787")
         return context

@@ -1,4 +1,5 @@
 import Countersign
+import CountersignAgent
 import CountersignConnectors
 import CountersignStore
 import CountersignVault
@@ -65,6 +66,25 @@ struct WebAppTests {
                 .contentType: "application/x-www-form-urlencoded",
             ],
             body: ByteBuffer(string: form)
+        )
+    }
+
+    /// Posts a form, URL-encoded, with the session's cookie and CSRF token.
+    static func postForm(
+        _ client: some TestClientProtocol,
+        _ uri: String,
+        _ form: [(String, String)],
+        cookie: HTTPFields,
+        csrf: String
+    ) async throws -> TestResponse {
+        var headers = cookie
+        headers[.contentType] = "application/x-www-form-urlencoded"
+        let body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }
+        return try await client.execute(
+            uri: uri,
+            method: .post,
+            headers: headers,
+            body: ByteBuffer(string: (body + ["csrf=\(csrf)"]).joined(separator: "&"))
         )
     }
 
@@ -223,15 +243,7 @@ struct WebAppTests {
             let page = try await client.execute(uri: "/approvals/\(id)", method: .get, headers: cookie)
             let csrf = try #require(Self.csrf(in: page))
             func post(_ path: String, _ form: [(String, String)]) async throws -> TestResponse {
-                var headers = cookie
-                headers[.contentType] = "application/x-www-form-urlencoded"
-                let body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }
-                return try await client.execute(
-                    uri: "/approvals/\(id)/\(path)",
-                    method: .post,
-                    headers: headers,
-                    body: ByteBuffer(string: (body + ["csrf=\(csrf)"]).joined(separator: "&"))
-                )
+                try await Self.postForm(client, "/approvals/\(id)/\(path)", form, cookie: cookie, csrf: csrf)
             }
             // The schema refuses it: nothing changes.
             let invalid = try await post("edit", [("digest", digest), ("arguments", #"{"path":"x.md"}"#)])
@@ -307,6 +319,80 @@ struct WebAppTests {
                 headers: [.authorization: "Bearer \(token.secret.reveal())"]
             )
             #expect(try api.json(approval)["edited"]?["by"] == "bob@acme.test")
+        }
+    }
+
+    @Test("a run's page shows its plan; its Low and Medium steps are approved together, High and Critical never")
+    func runBatchApproval() async throws {
+        try await withApp { client, api in
+            let engine = RunEngine(runs: api.store, requests: api.requests, gateway: api.gateway)
+            let run = try await engine.start(
+                goal: "Tidy the notes",
+                principal: "ana@acme.test",
+                agent: "planner",
+                planner: try PlanFile(
+                    text: """
+                        steps:
+                          - operation: files.write
+                            arguments: { path: a.md, content: "one" }
+                            rationale: Write the first note
+                          - operation: files.write
+                            arguments: { path: b.md, content: "two" }
+                            rationale: Write the second note
+                          - operation: shell.run
+                            arguments: { program: rm, arguments: ["-rf", "old"] }
+                            rationale: Remove the old notes
+                        """
+                )
+            )
+            #expect(run.steps.map(\.state) == [.proposed, .proposed, .proposed])
+            let ids = run.steps.compactMap(\.requestID)
+            let session = try #require(Self.cookie("__Host-countersign", in: try await signIn(client)))
+            let cookie: HTTPFields = [.cookie: "__Host-countersign=\(session)"]
+            let list = try await client.execute(uri: "/runs", method: .get, headers: cookie)
+            #expect(String(buffer: list.body).contains("Tidy the notes"))
+            let page = try await client.execute(uri: "/runs/\(run.id)", method: .get, headers: cookie)
+            let html = String(buffer: page.body)
+            #expect(page.status == .ok)
+            // The two writes are ticked for the batch with their digests; the Critical step is not.
+            let first = try #require(try await api.requests.request(id: ids[0]))
+            #expect(html.contains(#"name="approve-\#(ids[0])" value="\#(first.digest)""#))
+            #expect(html.contains("approve-\(ids[1])"))
+            #expect(!html.contains("approve-\(ids[2])"))
+            #expect(html.contains("Decide on its page"))
+            #expect(html.contains("Write the first note"))
+            let csrf = try #require(Self.csrf(in: page))
+            func post(_ form: [(String, String)]) async throws -> TestResponse {
+                try await Self.postForm(client, "/runs/\(run.id)/approve", form, cookie: cookie, csrf: csrf)
+            }
+            let critical = try #require(try await api.requests.request(id: ids[2]))
+            // A Critical step slipped into the batch refuses the whole batch.
+            let refused = try await post([
+                ("approve-\(ids[0])", first.digest.description), ("approve-\(ids[2])", critical.digest.description),
+            ])
+            #expect(refused.status == .forbidden)
+            #expect(try await api.requests.request(id: ids[0])?.state == .pending)
+            // A request of another run (or none) is refused too.
+            let other = try await api.holdWrite(client, path: "c.md")
+            let stranger = try #require(other["id"]?.stringValue)
+            #expect(try await post([("approve-\(stranger)", other["digest"]?.stringValue ?? "")]).status == .badRequest)
+            // A stale digest is refused for its step; the other is approved.
+            let second = try #require(try await api.requests.request(id: ids[1]))
+            let mixed = try await post([
+                ("approve-\(ids[0])", first.digest.description),
+                ("approve-\(ids[1])", "sha256:" + String(repeating: "0", count: 64)),
+            ])
+            #expect(mixed.status == .conflict)
+            #expect(String(buffer: mixed.body).contains("Approved step 0."))
+            #expect(try await api.requests.request(id: ids[0])?.state == .approved)
+            #expect(try await api.requests.request(id: ids[1])?.state == .pending)
+            let done = try await post([("approve-\(ids[1])", second.digest.description)])
+            #expect(done.status == .ok)
+            #expect(try await api.requests.request(id: ids[1])?.state == .approved)
+            #expect(try await api.requests.request(id: ids[2])?.state == .pending)
+            // The request page links back to its run.
+            let step = try await client.execute(uri: "/approvals/\(ids[2])", method: .get, headers: cookie)
+            #expect(String(buffer: step.body).contains("/runs/\(run.id)"))
         }
     }
 

@@ -325,6 +325,36 @@ def main(binary: str, shots: str) -> None:
             assert key not in page.content()
             print("web: agents (key shown once), accounts and the verified audit log: OK")
 
+            # A run: its plan with each step's risk; its Medium steps approved together, the Critical not.
+            run = app.api("POST", "/v1/runs", {
+                "goal": "Write the two release notes, then clean the build",
+                "onBehalfOf": "ana@acme.test",
+                "plan": [
+                    {"operation": "files.write", "arguments": {"path": "notes/one.md", "content": "1"},
+                     "rationale": "Write the first note"},
+                    {"operation": "files.write", "arguments": {"path": "notes/two.md", "content": "2"},
+                     "rationale": "Write the second note"},
+                    {"operation": "shell.run", "arguments": {"program": "make", "arguments": ["clean"]},
+                     "rationale": "Clean the build"},
+                ],
+            })
+            assert run["state"] == "running", run
+            page.goto(f"{app.url}/runs")
+            page.click(f"a[href='/runs/{run['id']}']")
+            expect(page.locator("h1")).to_have_text("Write the two release notes, then clean the build")
+            expect(page.locator("tr[data-step='2'] .badge")).to_have_text("Critical")
+            expect(page.locator("tr[data-step='2']")).to_contain_text("Decide on its page")
+            expect(page.locator("input[type=checkbox]")).to_have_count(2)
+            accessible("run")
+            shot("run")
+            page.click("text=Approve the ticked Low and Medium steps")
+            expect(page.locator("[role=alert]")).to_contain_text("Approved steps 0, 1.")
+            steps = run["steps"]
+            assert app.state(steps[0]["requestID"], "executed")["state"] == "executed"
+            assert app.state(steps[1]["requestID"], "executed")["state"] == "executed"
+            assert app.state(steps[2]["requestID"])["state"] == "pending"
+            print("web: a run's Medium steps approved together, the Critical one left to its page: OK")
+
             # History, and a phone-sized screen.
             page.goto(f"{app.url}/history")
             expect(page.locator("tbody tr")).not_to_have_count(0)
