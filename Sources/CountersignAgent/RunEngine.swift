@@ -21,6 +21,8 @@ public struct RunEngine: Sendable {
     public let watch = RunWatch()
     /// The planner models runs may name, by name (`nil` when there is none by that name).
     public let planners: @Sendable (String) async throws -> ModelPlanner?
+    /// Where waiters on a run (by its id) are woken when it is checkpointed here.
+    public let events: RequestEvents?
     let now: @Sendable () -> Date
 
     /// Creates an engine.
@@ -30,18 +32,21 @@ public struct RunEngine: Sendable {
     ///   - requests: Where the steps' requests are read.
     ///   - gateway: Where the steps are proposed.
     ///   - planners: The planner models runs may name.
+    ///   - events: Where waiters on a run are woken when it is checkpointed.
     ///   - now: The clock.
     public init(
         runs: any RunStore,
         requests: any ActionStore,
         gateway: Gateway,
         planners: @escaping @Sendable (String) async throws -> ModelPlanner? = { _ in nil },
+        events: RequestEvents? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.runs = runs
         self.requests = requests
         self.gateway = gateway
         self.planners = planners
+        self.events = events
         self.now = now
     }
 
@@ -137,6 +142,7 @@ public struct RunEngine: Sendable {
             }
             if let saved = try await runs.checkpoint(next, now: now(), audit: audit) {
                 watch.update(saved)
+                events?.wakeWaiters(on: saved.id)
                 return (saved, saved.state.isTerminal)
             }
             // Another instance checkpointed first: read again and go on from there.

@@ -1,6 +1,7 @@
 public import Countersign
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 
 /// Drives the runs: resumes every running run when the server starts (a run that waited for an
 /// approval when Countersign stopped goes on where it stood), and advances a run whenever one of
@@ -36,9 +37,16 @@ public struct RunService: Service {
                 // A changed request that is a running run's proposed step advances the run at once; the
                 // others are not read. A run this engine has not seen yet (another instance started
                 // it) is found by the sweep.
-                for await id in changes.cancelOnGracefulShutdown() {
-                    guard let runID = engine.watch.run(of: id) else { continue }
-                    await advance(runID)
+                // Runs advance concurrently, each one at a time: a change to a run already being
+                // advanced has it advanced once more after.
+                let busy = BusyRuns()
+                await withDiscardingTaskGroup { advances in
+                    for await id in changes.cancelOnGracefulShutdown() {
+                        guard let runID = engine.watch.run(of: id), busy.start(runID) else { continue }
+                        advances.addTask {
+                            repeat { await advance(runID) } while busy.again(runID)
+                        }
+                    }
                 }
             }
             group.addTask {
@@ -73,6 +81,38 @@ public struct RunService: Service {
             }
         } catch {
             logger.error("advancing a run failed", metadata: ["run": "\(id)", "error": "\(error)"])
+        }
+    }
+}
+
+/// The runs being advanced, and those changed again meanwhile.
+final class BusyRuns: Sendable {
+    private let state = Mutex<[String: Bool]>([:])
+
+    /// Marks the run as being advanced.
+    ///
+    /// - Returns: `false` when it already is (it is then advanced once more when that is done).
+    func start(_ run: String) -> Bool {
+        state.withLock { busy in
+            guard busy[run] == nil else {
+                busy[run] = true
+                return false
+            }
+            busy[run] = false
+            return true
+        }
+    }
+
+    /// Whether to advance the run again (it changed while being advanced); otherwise it is no
+    /// longer busy.
+    func again(_ run: String) -> Bool {
+        state.withLock { busy in
+            guard busy[run] == true else {
+                busy[run] = nil
+                return false
+            }
+            busy[run] = false
+            return true
         }
     }
 }

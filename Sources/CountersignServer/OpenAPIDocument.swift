@@ -520,7 +520,8 @@ enum OpenAPIDocument {
                   "state",
                   "steps",
                   "createdAt",
-                  "updatedAt"
+                  "updatedAt",
+                  "version"
                 ],
                 "properties": {
                   "id": {
@@ -568,6 +569,11 @@ enum OpenAPIDocument {
                   "summary": {
                     "type": "string",
                     "description": "A planner model's last words once it finished: its own words, shown as such."
+                  },
+                  "version": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "How many times the run was checkpointed; changes at every step proposed, decided or executed."
                   }
                 }
               }
@@ -1767,6 +1773,27 @@ enum OpenAPIDocument {
                     "schema": {
                       "type": "string"
                     }
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 0,
+                      "maximum": 60
+                    },
+                    "description": "Seconds to wait for the run to change (a long-poll); answers as soon as its version differs from `version`, or it has ended."
+                  },
+                  {
+                    "name": "version",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 0
+                    },
+                    "description": "With `wait`: the version the caller has seen (by default, the run's version now)."
                   }
                 ],
                 "responses": {
@@ -1784,6 +1811,9 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Problem"
                   },
                   "404": {
+                    "$ref": "#/components/responses/Problem"
+                  },
+                  "400": {
                     "$ref": "#/components/responses/Problem"
                   }
                 }

@@ -22,6 +22,7 @@ struct RunsAPI: Sendable {
             "state": .string(run.state.rawValue),
             "createdAt": .string(Timestamp.string(run.createdAt)),
             "updatedAt": .string(Timestamp.string(run.updatedAt)),
+            "version": .number(Double(run.version)),
             "steps": .array(run.steps.map(\.json)),
         ]
         if let failure = run.failure { members["failure"] = .string(failure) }
@@ -76,13 +77,47 @@ struct RunsAPI: Sendable {
         }
     }
 
-    /// `GET /v1/runs/{id}`.
+    /// `GET /v1/runs/{id}[?wait=SECONDS[&version=V]]`: the run; with `wait`, a long-poll that
+    /// answers as soon as the run's version differs from `version` (by default, the version it has
+    /// now) or it has ended, or when the time is up (at most 60 s).
     func show(_ request: Request, id: String) async throws -> Response {
         let agent = try await agents.authenticate(request)
-        guard let run = try await engine.runs.run(id: id), run.agent == agent.name else {
+        guard var run = try await engine.runs.run(id: id), run.agent == agent.name else {
             throw Problem(status: .notFound, title: "Not found", detail: "no run \(id) started by this agent")
         }
+        if let text = request.uri.queryParameters["wait"] {
+            guard let wait = Int(text), (0...60).contains(wait) else {
+                throw Problem(status: .badRequest, title: "Invalid wait", detail: "wait is 0 to 60 seconds")
+            }
+            var version = run.version
+            if let text = request.uri.queryParameters["version"] {
+                guard let given = Int(text), given >= 0 else {
+                    throw Problem(status: .badRequest, title: "Invalid version", detail: "version is a run's version")
+                }
+                version = given
+            }
+            run = try await waitForChange(of: run, from: version, for: .seconds(wait))
+        }
         return .json(Self.view(run))
+    }
+
+    /// Waits for a run to change.
+    ///
+    /// - Returns: The run once its version is not `version` or it has ended, or as it is when
+    ///   `timeout` passes. Woken when this instance checkpoints it; read again every second
+    ///   besides, for checkpoints made on other instances.
+    func waitForChange(of run: Run, from version: Int, for timeout: Duration) async throws -> Run {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var latest = run
+        while latest.version == version, !latest.state.isTerminal, clock.now < deadline {
+            let id = latest.id
+            await agents.events.wait(for: id, timeout: min(.seconds(1), deadline - clock.now)) { false }
+            try Task.checkCancellation()
+            guard let read = try await engine.runs.run(id: id) else { break }
+            latest = read
+        }
+        return latest
     }
 
     /// `GET /v1/runs/{id}/events`: the run now and at every change (a step proposed, decided,
@@ -97,9 +132,9 @@ struct RunsAPI: Sendable {
             var sent = first
             sink.yield(ServerSentEvents.frame("run", Self.view(sent)))
             while !sent.state.isTerminal {
-                // A change to any request may be one of this run's; the run service checkpoints it
-                // right after, so the run is read again at each change and at least every second.
-                await events.wait(for: RequestEvents.anyRequest, timeout: .seconds(1)) { false }
+                // Woken when this instance checkpoints the run; read again at least every second,
+                // for checkpoints made on other instances.
+                await events.wait(for: id, timeout: .seconds(1)) { false }
                 try Task.checkCancellation()
                 guard let latest = try await runs.run(id: id) else { return }
                 if latest.version != sent.version {

@@ -155,7 +155,8 @@ struct Runtime {
             runs: store,
             requests: requests,
             gateway: gateway,
-            planners: VaultPlanners(vault: vault).planner(named:)
+            planners: VaultPlanners(vault: vault).planner(named:),
+            events: events
         )
         var services: [any Service] = [
             ExpirySweeper(store: requests, logger: logger),

@@ -117,6 +117,26 @@ struct AgentAPITests: Sendable {
         )
     }
 
+    /// Approves a held request as bob, and executes it as the executor service would.
+    ///
+    /// - Returns: The state it ended in.
+    func approveAndExecute(_ requestID: String) async throws -> RequestState? {
+        let held = try #require(try await requests.request(id: requestID))
+        _ = try await requests.decide(
+            Decision(
+                requestID: requestID,
+                approver: "bob@acme.test",
+                verdict: .approve,
+                digest: held.digest,
+                authentication: AuthenticationRecord(method: .password, authTime: Date()),
+                decidedAt: Date()
+            ),
+            now: Date()
+        )
+        let files = try FilesConnector(root: workspace.path)
+        return try await Executor(store: requests, connectors: [files]).execute(requestID: requestID)?.state
+    }
+
     /// Proposes a Medium `files.write` of `path`, which waits for an approver, and returns the request.
     func holdWrite(_ client: some TestClientProtocol, path: String = "b.txt") async throws -> JSONValue {
         let body =
@@ -430,6 +450,62 @@ struct AgentAPITests: Sendable {
         }
     }
 
+    @Test("a run's long-poll answers as soon as the run is checkpointed, and at the timeout otherwise")
+    func runLongPoll() async throws {
+        let engine = RunEngine(runs: store, requests: requests, gateway: gateway, events: events)
+        let app = Application(router: buildRouter(context(runs: engine)))
+        try await app.test(.router) { client in
+            let body = """
+                {"goal":"Two notes","onBehalfOf":"ana@acme.test","plan":[
+                  {"operation":"files.write","arguments":{"path":"one.txt","content":"1"}},
+                  {"operation":"files.write","arguments":{"path":"two.txt","content":"2"},"dependsOn":[0]}]}
+                """
+            let run = try json(
+                try await client.execute(
+                    uri: "/v1/runs",
+                    method: .post,
+                    headers: headers(),
+                    body: ByteBuffer(string: body)
+                )
+            )
+            let id = try #require(run["id"]?.stringValue)
+            let version = try #require(run["version"]?.numberValue.map { Int($0) })
+            let clock = ContinuousClock()
+            var started = clock.now
+            let unchanged = try json(
+                try await client.execute(uri: "/v1/runs/\(id)?wait=1", method: .get, headers: headers())
+            )
+            #expect(unchanged["version"]?.numberValue.map { Int($0) } == version)
+            #expect(clock.now - started >= .milliseconds(900))
+            // Already past the version given: at once.
+            started = clock.now
+            _ = try await client.execute(
+                uri: "/v1/runs/\(id)?wait=30&version=\(version - 1)",
+                method: .get,
+                headers: headers()
+            )
+            #expect(clock.now - started < .seconds(1))
+            for (uri, detail) in [("?wait=61", "wait"), ("?wait=1&version=x", "version")] {
+                let refused = try await client.execute(uri: "/v1/runs/\(id)\(uri)", method: .get, headers: headers())
+                #expect(refused.status == .badRequest, "\(detail)")
+            }
+
+            async let changed = client.execute(
+                uri: "/v1/runs/\(id)?wait=30&version=\(version)",
+                method: .get,
+                headers: headers()
+            )
+            try await Task.sleep(for: .milliseconds(200))
+            started = clock.now
+            let requestID = try #require(run["steps"]?.arrayValue?.first?["requestID"]?.stringValue)
+            #expect(try await approveAndExecute(requestID) == .executed)
+            _ = try await engine.advance(id)
+            let answer = try json(try await changed)
+            #expect(clock.now - started < .seconds(1))
+            #expect(answer["steps"]?.arrayValue?.map { $0["state"] } == ["executed", "proposed"])
+        }
+    }
+
     @Test("a run planned by a model set in the vault: its key opened for the call, the model's summary shown")
     func modelRun() async throws {
         let model = TestModelServer(
@@ -473,23 +549,7 @@ struct AgentAPITests: Sendable {
                 // Writing is Medium: approved, executed, and the model told, which ends the run.
                 let id = try #require(proposed["id"]?.stringValue)
                 let requestID = try #require(proposed["steps"]?.arrayValue?.first?["requestID"]?.stringValue)
-                let held = try #require(try await requests.request(id: requestID))
-                _ = try await requests.decide(
-                    Decision(
-                        requestID: requestID,
-                        approver: "bob@acme.test",
-                        verdict: .approve,
-                        digest: held.digest,
-                        authentication: AuthenticationRecord(method: .password, authTime: Date()),
-                        decidedAt: Date()
-                    ),
-                    now: Date()
-                )
-                let files = try FilesConnector(root: workspace.path)
-                #expect(
-                    try await Executor(store: requests, connectors: [files]).execute(requestID: requestID)?.state
-                        == .executed
-                )
+                #expect(try await approveAndExecute(requestID) == .executed)
                 _ = try await engine.advance(id)
                 let run = try json(try await client.execute(uri: "/v1/runs/\(id)", method: .get, headers: headers()))
                 #expect(run["state"] == "completed")

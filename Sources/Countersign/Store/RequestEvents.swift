@@ -45,14 +45,20 @@ public final class RequestEvents: Sendable {
         wake(requestID, keys: { _ in [requestID, Self.anyRequest] })
     }
 
+    /// Wakes everyone waiting on `key` only (a run's id, say), telling no subscriber: for waits on
+    /// something other than a request.
+    public func wakeWaiters(on key: String) {
+        wake(nil, keys: { _ in [key] })
+    }
+
     /// Wakes every waiter, whatever it waits on, so that each reads its request again: for when
     /// changes may have been missed (the connection that hears other instances was lost).
     public func notifyEveryone() {
         wake(Self.anyRequest, keys: { Array($0.keys) })
     }
 
-    /// Wakes the waiters on `keys` (of those waited on) and tells every subscriber `announced`.
-    private func wake(_ announced: String, keys: (_ waited: [String: [Int: Waiter]]) -> [String]) {
+    /// Wakes the waiters on `keys` (of those waited on) and tells every subscriber `announced`, if any.
+    private func wake(_ announced: String?, keys: (_ waited: [String: [Int: Waiter]]) -> [String]) {
         let continuations = state.withLock { state in
             var resumed: [CheckedContinuation<Void, Never>] = []
             for key in keys(state.waiters) {
@@ -70,6 +76,7 @@ public final class RequestEvents: Sendable {
             return resumed
         }
         for continuation in continuations { continuation.resume() }
+        guard let announced else { return }
         for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.yield(announced) }
     }
 
