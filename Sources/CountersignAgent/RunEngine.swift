@@ -387,12 +387,16 @@ public struct RunEngine: Sendable {
         return ["role": "tool", "results": .array(results)]
     }
 
-    /// Takes a step's request's state into the step.
+    /// Takes a step's request's outcome into the step.
+    ///
+    /// The states a request passes through on the way (approved, executing) do not change the
+    /// run, so they are not checkpointed: the step keeps the state its request had when it was
+    /// proposed until it has an outcome.
     ///
     /// - Returns: Whether the step changed.
     static func follow(_ step: inout RunStep, _ request: ActionRequest) -> Bool {
         let before = step
-        step.requestState = request.state
+        if step.requestState == nil || request.state.isTerminal { step.requestState = request.state }
         switch request.state {
         case .executed:
             step.state = .executed

@@ -42,7 +42,11 @@ public struct RunService: Service {
                 let busy = BusyRuns()
                 await withDiscardingTaskGroup { advances in
                     for await id in changes.cancelOnGracefulShutdown() {
-                        guard let runID = engine.watch.run(of: id), busy.start(runID) else { continue }
+                        // Only a step's outcome moves a run on (approved and executing do not).
+                        guard let runID = engine.watch.run(of: id),
+                            (try? await engine.requests.request(id: id))?.state.isTerminal ?? true,
+                            busy.start(runID)
+                        else { continue }
                         advances.addTask {
                             repeat { await advance(runID) } while busy.again(runID)
                         }

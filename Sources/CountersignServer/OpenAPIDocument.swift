@@ -502,7 +502,8 @@ enum OpenAPIDocument {
                     "description": "The step's request (GET /v1/actions/{id}), once proposed."
                   },
                   "requestState": {
-                    "type": "string"
+                    "type": "string",
+                    "description": "Its request's state when the step last changed: when it was proposed, then its outcome (GET /v1/actions/{id} has the live state)."
                   },
                   "failure": {
                     "type": "string"

@@ -198,7 +198,7 @@ enum WebPages {
         <div class="table-wrap">
         <table class="requests">
           <caption>The latest runs, newest first.</caption>
-          <thead><tr><th scope="col">Goal</th><th scope="col">State</th><th scope="col">Steps</th><th scope="col">Waiting</th><th scope="col">Planner</th><th scope="col">Agent</th><th scope="col">For</th><th scope="col">Changed</th></tr></thead>
+          <thead><tr><th scope="col">Goal</th><th scope="col">State</th><th scope="col">Steps</th><th scope="col">Under way</th><th scope="col">Planner</th><th scope="col">Agent</th><th scope="col">For</th><th scope="col">Changed</th></tr></thead>
           <tbody>
           {{#runs}}
           <tr><td class="wrap"><a href="/runs/{{id}}">{{goal}}</a></td><td><span class="state state-{{state}}">{{state}}</span></td><td>{{steps}}</td><td>{{waiting}}</td><td>{{planner}}</td><td>{{agent}}</td><td>{{principal}}</td><td><time datetime="{{updatedAt}}">{{age}}</time></td></tr>

@@ -35,7 +35,7 @@ struct WebRuns: Sendable {
             [
                 "id": run.id, "goal": run.goal, "agent": run.agent, "principal": run.principal,
                 "planner": run.planner, "state": run.state.rawValue, "steps": run.steps.count,
-                "waiting": run.steps.filter { $0.requestState == .pending }.count,
+                "waiting": run.steps.filter { $0.state == .proposed }.count,
                 "updatedAt": Timestamp.string(run.updatedAt), "age": WebApp.age(now.timeIntervalSince(run.updatedAt)),
             ]
         }

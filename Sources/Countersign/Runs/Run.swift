@@ -136,7 +136,8 @@ public struct RunStep: Sendable, Hashable {
     public var state: State
     /// Its request, once proposed.
     public var requestID: String?
-    /// Its request's state, as last seen.
+    /// Its request's state when the step last changed: when it was proposed, then its outcome
+    /// (the states on the way, approved or executing, are not checkpointed).
     public var requestState: RequestState?
     /// Why it failed.
     public var failure: String?
