@@ -87,7 +87,15 @@ struct RequestRecord: FetchableRecord, TableRecord {
         return try withExtendedLifetime(cursor) { try cursor.next().map { try RequestRecord(row: $0) } }
     }
 
+    /// The request an agent made with an idempotency key, if any.
+    static func find(agent: String, idempotencyKey: String, in db: Database) throws -> RequestRecord? {
+        let cursor = try Row.fetchCursor(try db.cachedStatement(sql: findByKeySQL), arguments: [agent, idempotencyKey])
+        return try withExtendedLifetime(cursor) { try cursor.next().map { try RequestRecord(row: $0) } }
+    }
+
     private static let findSQL = "SELECT \(columnNames.joined(separator: ", ")) FROM action_requests WHERE id = ?"
+    private static let findByKeySQL =
+        "SELECT \(columnNames.joined(separator: ", ")) FROM action_requests WHERE agent = ? AND idempotency_key = ?"
     private static let insertSQL = """
         INSERT INTO action_requests (\(columnNames.joined(separator: ", ")))
         VALUES (\(Array(repeating: "?", count: columnNames.count).joined(separator: ", ")))

@@ -1,6 +1,7 @@
 public import Countersign
 public import Foundation
 import GRDB
+import Synchronization
 
 extension SQLiteStore: RunStore {
     public func createRun(_ run: Run) async throws {
@@ -17,12 +18,26 @@ extension SQLiteStore: RunStore {
             )
             _ = try AuditWriter.append(event, in: db)
         }
+        runCache.keep(run)
     }
 
     public func run(id: String) async throws -> Run? {
-        try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(RunRecord.columns) FROM runs WHERE id = ?", arguments: [id])
-                .map { try Self.runRecord($0).run() }
+        let cache = runCache
+        return try await writer.read { db in
+            // The version first: a run whose stored version is the one kept here is not parsed again.
+            guard
+                let version = try Int.fetchOne(
+                    try db.cachedStatement(sql: "SELECT version FROM runs WHERE id = ?"),
+                    arguments: [id]
+                )
+            else { return nil }
+            if let kept = cache.run(id, version: version) { return kept }
+            let run = try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT \(RunRecord.columns) FROM runs WHERE id = ?"),
+                arguments: [id]
+            ).map { try Self.runRecord($0).run() }
+            if let run { cache.keep(run) }
+            return run
         }
     }
 
@@ -52,12 +67,13 @@ extension SQLiteStore: RunStore {
         let saved = run.checkpointed(at: now)
         let record = RunRecord(saved)
         let events = try (audit + (run.state.isTerminal ? [.runFinished(saved, at: now)] : [])).map(AuditChain.prepare)
-        return try await transaction { db in
-            try db.execute(
+        let written = try await transaction { db -> Run? in
+            try db.cachedStatement(
                 sql: """
                     UPDATE runs SET state = ?, steps = ?, failure = ?, conversation = ?, updated_at = ?, version = ?
                     WHERE id = ? AND version = ? AND state = 'running'
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     record.state, record.steps, record.failure, record.conversation, record.updatedAt, record.version,
                     run.id, run.version,
@@ -66,6 +82,27 @@ extension SQLiteStore: RunStore {
             guard db.changesCount == 1 else { return nil }
             for event in events { _ = try AuditWriter.append(event, in: db) }
             return saved
+        }
+        if let written { runCache.keep(written) }
+        return written
+    }
+
+    /// Runs kept after a read or a checkpoint, by id, at most ``capacity`` (then it starts over).
+    final class RunCache: Sendable {
+        static let capacity = 4096
+        private let runs = Mutex<[String: Run]>([:])
+
+        /// The run kept for `id`, if it is at `version`.
+        func run(_ id: String, version: Int) -> Run? {
+            runs.withLock { runs in runs[id].flatMap { $0.version == version ? $0 : nil } }
+        }
+
+        /// Keeps a run as read or saved.
+        func keep(_ run: Run) {
+            runs.withLock { runs in
+                if runs.count >= Self.capacity, runs[run.id] == nil { runs.removeAll(keepingCapacity: true) }
+                runs[run.id] = run
+            }
         }
     }
 

@@ -14,6 +14,9 @@ import Darwin
 public struct SQLiteStore: Sendable {
     let writer: DatabasePool
     private let committer: GroupCommit
+    /// Runs as last read or checkpointed here, by id: a read whose stored version matches is not
+    /// parsed again.
+    let runCache = RunCache()
 
     /// Opens (creating and migrating if needed) the database at `path`.
     ///
@@ -52,6 +55,12 @@ public struct SQLiteStore: Sendable {
 
     /// How many commits the store made and how many transactions they carried (group commit).
     public var commitStatistics: (commits: Int, transactions: Int) { committer.statistics }
+
+    /// Copies the write-ahead log into the database file and empties it (for measuring the
+    /// database's size, or before copying the file).
+    public func checkpointWAL() async throws {
+        try await writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
 
     /// The journal mode and synchronous setting in force, for diagnostics and tests.
     public func durabilitySettings() async throws -> (journalMode: String, synchronous: Int) {
@@ -102,9 +111,7 @@ extension SQLiteStore: ActionStore {
     /// - Throws: ``StoreError/idempotencyConflict(_:)`` when that request has another digest.
     static func existing(_ request: ActionRequest, in db: Database) throws -> ActionRequest? {
         guard let key = request.idempotencyKey,
-            let existing = try RequestRecord.filter(
-                RequestRecord.Columns.agent == request.action.agent && RequestRecord.Columns.idempotencyKey == key
-            ).fetchOne(db)
+            let existing = try RequestRecord.find(agent: request.action.agent, idempotencyKey: key, in: db)
         else { return nil }
         let stored = try existing.request()
         guard stored.digest.matches(request.digest) else { throw StoreError.idempotencyConflict(key) }
