@@ -178,6 +178,7 @@ let package = Package(
             name: "countersign-gateway-bench",
             dependencies: [
                 "Countersign",
+                "CountersignAgent",
                 "CountersignStore",
                 "CountersignConnectors",
                 "CountersignServer",

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Countersign
+import CountersignAgent
 import CountersignConnectors
 import CountersignServer
 import CountersignStore
@@ -9,6 +10,7 @@ import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -20,6 +22,7 @@ import Glibc
 //     swift run -c release countersign-gateway-bench http [--requests 20000]
 //     swift run -c release countersign-gateway-bench memory --executable .build/release/countersign [--polls 10000]
 //     swift run -c release countersign-gateway-bench postgres --server postgres://postgres@127.0.0.1:5432 [--instances 1,3]
+//     swift run -c release countersign-gateway-bench runs --executable .build/release/countersign [--runs 100] [--steps 10] [--json]
 
 let arguments = CommandLine.arguments
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -404,91 +407,170 @@ func residentMegabytes(_ pid: Int32) -> Double {
     return kilobytes / 1024
 }
 
+/// A `countersign serve` process (the executable given) on a fresh data directory, with an agent
+/// `bench` and an approver.
+struct Served {
+    let executable: String
+    let directory: URL
+    let data: String
+    let agentKey: String
+    let approverToken: String
+    private(set) var process: Process
+    private(set) var port: Int
+
+    var base: String { "http://127.0.0.1:\(port)" }
+    var databasePath: String { data + "/countersign.sqlite" }
+
+    /// Creates the data directory, the agent and the approver, and starts the server.
+    static func start(executable: String) async throws -> Served {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let directory = try temporaryDirectory()
+        let data = directory.appending(path: "data").path
+        func run(_ arguments: [String], input: String? = nil) throws -> String {
+            let process = Process()
+            process.executableURL = URL(filePath: executable)
+            process.arguments = arguments + ["--data", data]
+            let output = Pipe()
+            let stdin = Pipe()
+            process.standardOutput = output
+            process.standardInput = stdin
+            try process.run()
+            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+            try stdin.fileHandleForWriting.close()
+            let bytes = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        func word(_ prefix: String, in text: String) -> String {
+            text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix(prefix) }.map(String.init) ?? ""
+        }
+        let agentKey = word("csk_", in: try run(["agents", "create", "bench"]))
+        _ = try run(["users", "add", "approver@bench.test"], input: "benchmark password\n")
+        let token = word("cst_", in: try run(["users", "token", "approver@bench.test"]))
+        let (process, port) = try await serve(
+            executable: executable,
+            data: data,
+            log: directory.appending(path: "serve.log")
+        )
+        return Served(
+            executable: executable,
+            directory: directory,
+            data: data,
+            agentKey: agentKey,
+            approverToken: token,
+            process: process,
+            port: port
+        )
+    }
+
+    private static func serve(executable: String, data: String, log: URL) async throws -> (Process, Int) {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let server = Process()
+        server.executableURL = URL(filePath: executable)
+        server.arguments = ["serve", "--data", data, "--port", "0"]
+        server.standardOutput = try FileHandle(forWritingTo: log)
+        server.standardError = server.standardOutput
+        try server.run()
+        for _ in 0..<200 {
+            try await Task.sleep(for: .milliseconds(50))
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let range = text.range(of: "listening on http://127.0.0.1:") {
+                return (server, Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0)
+            }
+        }
+        fatalError("countersign serve did not start; see \(log.path)")
+    }
+
+    /// Stops the server (SIGTERM: it closes the database) and starts it again on the same data.
+    mutating func restart() async throws {
+        stop()
+        (process, port) = try await Self.serve(
+            executable: executable,
+            data: data,
+            log: directory.appending(path: "serve-again.log")
+        )
+    }
+
+    /// Stops the server and waits for it to exit.
+    func stop() {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    /// The server's CPU time so far (user and system), from /proc/PID/stat.
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command's name.
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The database's size on disk once its write-ahead log is copied in (the server stopped).
+    func databaseBytes() async throws -> Int {
+        try await SQLiteStore(path: databasePath).checkpointWAL()
+        return (try? FileManager.default.attributesOfItem(atPath: databasePath)[.size] as? Int) ?? 0
+    }
+}
+
+/// An HTTP client that keeps `connections` connections to one host open.
+func benchClient(connections: Int) -> HTTPClient {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool = .init(
+        idleTimeout: .seconds(120),
+        concurrentHTTP1ConnectionsPerHostSoftLimit: connections
+    )
+    configuration.timeout = .init(connect: .seconds(30), read: .seconds(120))
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+}
+
+/// Sends a call and reads the answer's status and body.
+@Sendable func call(
+    _ client: HTTPClient,
+    _ method: HTTPMethod,
+    _ url: String,
+    _ bearer: String,
+    _ body: String? = nil
+) async throws -> (UInt, String) {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    request.headers.add(name: "Authorization", value: "Bearer \(bearer)")
+    if let body {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+    }
+    let response = try await client.execute(request, timeout: .seconds(120))
+    return (response.status.code, String(buffer: try await response.body.collect(upTo: 4 << 20)))
+}
+
 func memory() async throws {
     let polls = option("--polls", 10_000)
     guard let executable = stringOption("--executable") else {
         print("memory needs --executable PATH (the countersign binary, release build)")
         exit(2)
     }
-    var limit = rlimit()
-    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    limit.rlim_cur = limit.rlim_max
-    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    let directory = try temporaryDirectory()
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let data = directory.appending(path: "data").path
-    func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(filePath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = Pipe()
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: output, as: UTF8.self)
-    }
-    let agentKey =
-        try run(["agents", "create", "bench", "--data", data])
-        .split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("csk_") }.map(String.init) ?? ""
-    let userInput = Pipe()
-    let add = Process()
-    add.executableURL = URL(filePath: executable)
-    add.arguments = ["users", "add", "approver@bench.test", "--data", data]
-    add.standardInput = userInput
-    add.standardOutput = Pipe()
-    try add.run()
-    userInput.fileHandleForWriting.write(Data("benchmark password\n".utf8))
-    try userInput.fileHandleForWriting.close()
-    add.waitUntilExit()
-    let token =
-        try run(["users", "token", "approver@bench.test", "--data", data])
-        .split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("cst_") }.map(String.init) ?? ""
-
-    let log = directory.appending(path: "serve.log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    let server = Process()
-    server.executableURL = URL(filePath: executable)
-    server.arguments = ["serve", "--data", data, "--port", "0"]
-    server.standardOutput = try FileHandle(forWritingTo: log)
-    server.standardError = server.standardOutput
-    try server.run()
-    var port = 0
-    for _ in 0..<200 where port == 0 {
-        try await Task.sleep(for: .milliseconds(50))
-        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        if let range = text.range(of: "listening on http://127.0.0.1:") {
-            port = Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
-    }
+    let served = try await Served.start(executable: executable)
+    defer { try? FileManager.default.removeItem(at: served.directory) }
+    let (server, agentKey, token) = (served.process, served.agentKey, served.approverToken)
     try await Task.sleep(for: .seconds(2))
     let idle = residentMegabytes(server.processIdentifier)
     print("Memory of `countersign serve` (resident set size, /proc/PID/status VmRSS)")
     print(String(format: "  idle, after start: %.1f MB", idle))
 
-    var configuration = HTTPClient.Configuration()
-    configuration.connectionPool = .init(
-        idleTimeout: .seconds(120),
-        concurrentHTTP1ConnectionsPerHostSoftLimit: polls + 100
-    )
-    configuration.timeout = .init(connect: .seconds(30), read: .seconds(120))
-    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    let base = "http://127.0.0.1:\(port)"
+    let client = benchClient(connections: polls + 100)
+    let base = served.base
     @Sendable func send(
         _ method: HTTPMethod,
         _ path: String,
         _ bearer: String,
         _ body: String? = nil
-    ) async throws -> (
-        UInt, String
-    ) {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(bearer)")
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await client.execute(request, timeout: .seconds(120))
-        return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    ) async throws -> (UInt, String) {
+        try await call(client, method, base + path, bearer, body)
     }
     // Propose the requests the agents will wait on (Medium: held for a human).
     var ids: [String] = []
@@ -552,8 +634,227 @@ func memory() async throws {
         )
     )
     try await client.shutdown()
-    kill(server.processIdentifier, SIGTERM)
-    server.waitUntilExit()
+    served.stop()
+}
+
+// MARK: - Runs: every step held, approved through the API, resumed
+
+/// N runs × K steps through the API of a `countersign serve` process, the loop LangGraph's
+/// interrupt and resume run (`bench/langgraph_interrupts.py`): each run's steps are chained, each
+/// one held for an approver (Medium), reviewed and approved over HTTP, executed, and the run
+/// resumed to propose the next.
+func runsBenchmark() async throws {
+    let runs = option("--runs", 100)
+    let steps = option("--steps", 10)
+    if arguments.contains("--in-process") { return try await runsInProcess(runs: runs, steps: steps) }
+    guard let executable = stringOption("--executable") else {
+        print("runs needs --executable PATH (the countersign binary, release build)")
+        exit(2)
+    }
+    var served = try await Served.start(executable: executable)
+    defer { try? FileManager.default.removeItem(at: served.directory) }
+    // The database as a fresh server leaves it, checkpointed: what the runs add is measured from here.
+    try await served.restart()
+    served.stop()
+    let emptyBytes = try await served.databaseBytes()
+    try await served.restart()
+    let client = benchClient(connections: 2 * runs + 16)
+    let (base, agent, approver) = (served.base, served.agentKey, served.approverToken)
+    final class Latencies: Sendable {
+        let values = Mutex<[Duration]>([])
+    }
+    let latencies = Latencies()
+    @Sendable func json(_ answer: (UInt, String), expect status: UInt) throws -> JSONValue {
+        guard answer.0 == status else { fatalError("HTTP \(answer.0): \(answer.1)") }
+        return try JSONParser().parse(Array(answer.1.utf8))
+    }
+    @Sendable func one(_ index: Int) async throws {
+        let plan = (0..<steps).map { step in
+            #"{"operation":"files.write","arguments":{"path":"r\#(index)/s\#(step).txt","content":"x"},"rationale":"step \#(step)""#
+                + (step == 0 ? "}" : #","dependsOn":[\#(step - 1)]}"#)
+        }
+        var run = try json(
+            try await call(
+                client,
+                .POST,
+                base + "/v1/runs",
+                agent,
+                #"{"goal":"Write \#(steps) files","onBehalfOf":"ana@bench.test","plan":[\#(plan.joined(separator: ","))]}"#
+            ),
+            expect: 201
+        )
+        let id = run["id"]?.stringValue ?? ""
+        let clock = ContinuousClock()
+        for step in 0..<steps {
+            let current = run["steps"]?.arrayValue ?? []
+            guard current.indices.contains(step), let requestID = current[step]["requestID"]?.stringValue else {
+                fatalError("step \(step) of \(id) was not proposed: \(CanonicalJSON.string(run))")
+            }
+            // The approver reviews the payload, then approves what it reviewed.
+            let review = try json(
+                try await call(client, .GET, base + "/v1/approvals/\(requestID)", approver),
+                expect: 200
+            )
+            let digest = review["digest"]?.stringValue ?? ""
+            let start = clock.now
+            _ = try json(
+                try await call(
+                    client,
+                    .POST,
+                    base + "/v1/approvals/\(requestID)/approve",
+                    approver,
+                    #"{"digest":"\#(digest)"}"#
+                ),
+                expect: 200
+            )
+            // The agent waits for the run to resume: the step executed, the next one proposed.
+            while true {
+                let version = Int(run["version"]?.numberValue ?? 0)
+                run = try json(
+                    try await call(client, .GET, base + "/v1/runs/\(id)?wait=30&version=\(version)", agent),
+                    expect: 200
+                )
+                let now = run["steps"]?.arrayValue ?? []
+                let resumed =
+                    step + 1 < steps
+                    ? now.indices.contains(step + 1) && now[step + 1]["state"] == "proposed"
+                    : run["state"] == "completed"
+                if resumed { break }
+                if run["state"] != "running" { fatalError("run \(id) ended: \(CanonicalJSON.string(run))") }
+            }
+            let elapsed = clock.now - start
+            latencies.values.withLock { $0.append(elapsed) }
+        }
+    }
+    let cpuStart = served.cpuSeconds
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await withThrowingDiscardingTaskGroup { group in
+        for index in 0..<runs { group.addTask { try await one(index) } }
+    }
+    let elapsed = seconds(clock.now - start)
+    let cpu = served.cpuSeconds - cpuStart
+    try await client.shutdown()
+    served.stop()
+    let sorted = latencies.values.withLock { $0 }.sorted()
+    let bytes = try await served.databaseBytes() - emptyBytes
+    print("Runs through the API: \(runs) runs × \(steps) steps, every step held, reviewed and approved over HTTP")
+    print("  (Medium files.write steps, chained; the runs in parallel, each waiting on its run's long-poll)")
+    printFigures(runs: runs, steps: steps, elapsed: elapsed, cpu: cpu, of: "server", latencies: sorted, bytes: bytes)
+}
+
+/// The runs benchmark's figures; with `--json`, also as one JSON line (for bench/compare.sh).
+func printFigures(
+    runs: Int,
+    steps: Int,
+    elapsed: Double,
+    cpu: Double,
+    of process: String,
+    latencies sorted: [Duration],
+    bytes: Int
+) {
+    let decisions = runs * steps
+    print(String(format: "  %.0f decisions/s (%d in %.2f s)", Double(decisions) / elapsed, decisions, elapsed))
+    print("  CPU per decision (\(process)): " + String(format: "%.3f ms", cpu / Double(decisions) * 1000))
+    print(
+        "  resume latency (approve → the next step proposed): p50 \(milliseconds(sorted[sorted.count / 2])), "
+            + "p99 \(milliseconds(sorted[min(sorted.count - 1, sorted.count * 99 / 100)]))"
+    )
+    print(
+        String(
+            format: "  storage per decision: %.1f KB (database growth %.1f MB)",
+            Double(bytes) / Double(decisions) / 1024,
+            Double(bytes) / 1_048_576
+        )
+    )
+    if arguments.contains("--json") {
+        let figures: JSONValue = [
+            "runs": .number(Double(runs)), "steps": .number(Double(steps)),
+            "decisions_per_second": .number(Double(decisions) / elapsed),
+            "cpu_ms_per_decision": .number(cpu / Double(decisions) * 1000),
+            "resume_p50_ms": .number(seconds(sorted[sorted.count / 2]) * 1000),
+            "resume_p99_ms": .number(seconds(sorted[min(sorted.count - 1, sorted.count * 99 / 100)]) * 1000),
+            "storage_kb_per_decision": .number(Double(bytes) / Double(decisions) / 1024),
+        ]
+        print(CanonicalJSON.string(figures))
+    }
+}
+
+/// The same loop in one process, without HTTP, as LangGraph's graph runs in its driver's process:
+/// the run engine proposes each step, the approver's decision is recorded bound to the digest, the
+/// executor runs the step, and the engine resumes the run; every change durable (SQLite, WAL,
+/// `synchronous=FULL`) and audited.
+func runsInProcess(runs: Int, steps: Int) async throws {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let stack = try Stack(directory: directory, policy: Policy.defaultYAML)
+    let engine = RunEngine(runs: stack.store, requests: stack.requests, gateway: stack.gateway)
+    try await stack.store.checkpointWAL()
+    let database = directory.appending(path: "countersign.sqlite").path
+    let emptyBytes = (try? FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0
+    final class Latencies: Sendable {
+        let values = Mutex<[Duration]>([])
+    }
+    let latencies = Latencies()
+    @Sendable func one(_ index: Int) async throws {
+        let plan = try PlanFile(
+            json: .array(
+                (0..<steps).map { step in
+                    [
+                        "operation": "files.write",
+                        "arguments": ["path": .string("r\(index)/s\(step).txt"), "content": "x"],
+                        "rationale": .string("step \(step)"),
+                        "dependsOn": step == 0 ? [] : [.number(Double(step - 1))],
+                    ]
+                }
+            )
+        )
+        var run = try await engine.start(
+            goal: "Write \(steps) files",
+            principal: "ana@bench.test",
+            agent: "bench",
+            planner: plan
+        )
+        let clock = ContinuousClock()
+        for step in 0..<steps {
+            guard let requestID = run.steps[step].requestID, let held = try await stack.requests.request(id: requestID)
+            else { fatalError("step \(step) of \(run.id) was not proposed") }
+            let start = clock.now
+            _ = try await stack.requests.decide(approval(of: held), now: Date())
+            guard try await stack.executor.execute(requestID: requestID)?.state == .executed else {
+                fatalError("an approved step did not execute")
+            }
+            run = try await engine.advance(run.id)
+            let resumed = step + 1 < steps ? run.steps[step + 1].state == .proposed : run.state == .completed
+            guard resumed else { fatalError("run \(run.id) did not resume: \(run.state)") }
+            let elapsed = clock.now - start
+            latencies.values.withLock { $0.append(elapsed) }
+        }
+    }
+    let cpuStart = cpuSeconds()
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await withThrowingDiscardingTaskGroup { group in
+        for index in 0..<runs { group.addTask { try await one(index) } }
+    }
+    let elapsed = seconds(clock.now - start)
+    let cpu = cpuSeconds() - cpuStart
+    try await stack.store.checkpointWAL()
+    let bytes = ((try? FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0) - emptyBytes
+    let verification = try await stack.store.verifyAudit(checkpoints: [], publicKey: nil) { _ in }
+    let sorted = latencies.values.withLock { $0 }.sorted()
+    print("Runs in one process: \(runs) runs × \(steps) steps, every step held, approved, executed and resumed")
+    print("  (Medium files.write steps, chained; the runs in parallel; SQLite WAL, synchronous=FULL)")
+    print("  audit log: \(verification.entries) entries, intact: \(verification.isIntact)")
+    printFigures(
+        runs: runs,
+        steps: steps,
+        elapsed: elapsed,
+        cpu: cpu,
+        of: "the whole process",
+        latencies: sorted,
+        bytes: bytes
+    )
 }
 
 switch arguments.dropFirst().first {
@@ -561,7 +862,8 @@ case "loop": try await durableLoop()
 case "http": try await httpLatency()
 case "memory": try await memory()
 case "postgres": try await postgresLoop()
+case "runs": try await runsBenchmark()
 default:
-    print("usage: countersign-gateway-bench loop|http|memory|postgres [options]; see docs/performance.md")
+    print("usage: countersign-gateway-bench loop|http|memory|postgres|runs [options]; see docs/performance.md")
     exit(2)
 }
