@@ -173,7 +173,7 @@ struct ModelPlannerTests {
         arguments: TestModelServer.API.allCases
     )
     func failures(api: TestModelServer.API) async throws {
-        let refused = TestModelServer(api, script: [.failure(.unauthorized)])
+        let refused = TestModelServer(api, script: [.failureEchoingKey(.unauthorized)])
         try await refused.run {
             let providers = try ProviderGateway(github: "http://127.0.0.1:9", slack: "http://127.0.0.1:9", token: "t")
             let run = try await Self.engine(providers, refused).start(
@@ -183,8 +183,12 @@ struct ModelPlannerTests {
                 model: "test"
             )
             #expect(run.state == .failed)
-            #expect(run.failure?.contains("refused the API key (HTTP 401)") == true)
+            #expect(run.failure?.contains("refused the API key (HTTP 401): Invalid API key: <redacted>") == true)
             #expect(run.failure?.contains(TestModelServer.key) == false)
+            let audit = try await providers.store.auditEntries(after: 0, limit: 100).map {
+                String(decoding: $0.body, as: UTF8.self)
+            }
+            #expect(!audit.contains { $0.contains(TestModelServer.key) })
         }
         // A model that keeps calling a tool that does not exist.
         let looping = TestModelServer(

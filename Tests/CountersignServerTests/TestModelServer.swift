@@ -15,10 +15,12 @@ final class TestModelServer: Sendable {
         var description: String { rawValue }
     }
 
-    /// A scripted answer: the model's words and tool calls, or an HTTP failure.
+    /// A scripted answer: the model's words and tool calls, or an HTTP failure (whose message may
+    /// echo the key it was sent, as a careless service might).
     enum Reply: Sendable {
         case turn(String, [(tool: String, arguments: JSONValue)])
         case failure(HTTPResponse.Status)
+        case failureEchoingKey(HTTPResponse.Status)
     }
 
     static let key = "sk-test-CANARY-model-key-5e6f7a8b9c0d"
@@ -79,6 +81,11 @@ final class TestModelServer: Sendable {
         switch reply {
         case .failure(let status):
             return Self.json(status, ["error": ["message": "scripted failure", "type": "overloaded_error"]])
+        case .failureEchoingKey(let status):
+            return Self.json(
+                status,
+                ["error": ["message": .string("Invalid API key: \(Self.key)"), "type": "invalid_request_error"]]
+            )
         case .turn(let text, let calls):
             return Self.json(
                 .ok,

@@ -105,6 +105,19 @@ enum ModelHTTP {
         }
     }
 
+    /// The service's words without the credentials sent to it: a service may echo the key it was
+    /// given in its error, and the error becomes a run's failure, which the agent and the audit log see.
+    static func withoutCredentials(_ text: String, sent headers: [(String, String)]) -> String {
+        var text = text
+        for (_, value) in headers {
+            for credential in [value, value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : value]
+            where credential.count >= 8 {
+                text = text.replacingOccurrences(of: credential, with: "<redacted>")
+            }
+        }
+        return SecretScrubber.scrub(text)
+    }
+
     /// Posts a JSON body and reads the JSON answer (at most 8 MiB).
     ///
     /// - Throws: ``PlannerError`` naming `service`: transient for network failures, 408, 409, 429
@@ -134,7 +147,7 @@ enum ModelHTTP {
         }
         guard (200..<300).contains(status) else {
             let message = answer?["error"]?["message"]?.stringValue ?? answer?["error"]?.stringValue
-            let detail = message.map { ": \(String($0.prefix(300)))" } ?? ""
+            let detail = message.map { ": \(String(withoutCredentials($0, sent: headers).prefix(300)))" } ?? ""
             switch status {
             case 408, 409, 429, 500...599:
                 throw .transient("\(service) answered HTTP \(status)\(detail)")
