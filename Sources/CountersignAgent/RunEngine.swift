@@ -370,8 +370,12 @@ public struct RunEngine: Sendable {
             let id = call["id"] ?? ""
             if let index = call["step"]?.numberValue.flatMap({ Int(exactly: $0) }), run.steps.indices.contains(index) {
                 let step = run.steps[index]
-                let request = try await step.requestID.asyncMap { try await requests.request(id: $0) } ?? nil
-                let (content, isError) = ModelPlanner.outcome(of: step, request: request)
+                // Only an executed step's result is read; a step that did not execute says why itself.
+                var executed: ActionRequest?
+                if step.state == .executed, let requestID = step.requestID {
+                    executed = try await requests.request(id: requestID)
+                }
+                let (content, isError) = ModelPlanner.outcome(of: step, request: executed)
                 results.append(["id": id, "content": .string(content), "error": .bool(isError)])
             } else {
                 let reason = call["refused"]?.stringValue ?? "not taken"
@@ -407,14 +411,6 @@ public struct RunEngine: Sendable {
             step.state = .proposed
         }
         return step != before
-    }
-}
-
-extension Optional {
-    /// The wrapped value transformed by an asynchronous function, or `nil`.
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }
 
