@@ -96,27 +96,43 @@ struct RunsAPI: Sendable {
                 }
                 version = given
             }
-            run = try await waitForChange(of: run, from: version, for: .seconds(wait))
+            run =
+                try await Self.change(
+                    of: id,
+                    from: version,
+                    within: .seconds(wait),
+                    runs: engine.runs,
+                    events: agents.events
+                ) ?? run
         }
         return .json(Self.view(run))
     }
 
     /// Waits for a run to change.
     ///
-    /// - Returns: The run once its version is not `version` or it has ended, or as it is when
-    ///   `timeout` passes. Woken when this instance checkpoints it; read again every second
-    ///   besides, for checkpoints made on other instances.
-    func waitForChange(of run: Run, from version: Int, for timeout: Duration) async throws -> Run {
+    /// The wait is registered before the run is read, so a checkpoint made here in between wakes
+    /// it; the run is read again every second besides, for checkpoints made on other instances.
+    ///
+    /// - Returns: The run once its version is not `version` or it has ended, or as last read when
+    ///   `timeout` passes; `nil` when there is no such run.
+    static func change(
+        of id: String,
+        from version: Int,
+        within timeout: Duration,
+        runs: any RunStore,
+        events: RequestEvents
+    ) async throws -> Run? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        var latest = run
-        while latest.version == version, !latest.state.isTerminal, clock.now < deadline {
-            let id = latest.id
-            await agents.events.wait(for: id, timeout: min(.seconds(1), deadline - clock.now)) { false }
+        var latest: Run?
+        repeat {
+            try await events.wait(for: id, timeout: min(.seconds(1), deadline - clock.now)) {
+                latest = try await runs.run(id: id)
+                guard let latest else { return true }
+                return latest.version != version || latest.state.isTerminal
+            }
             try Task.checkCancellation()
-            guard let read = try await engine.runs.run(id: id) else { break }
-            latest = read
-        }
+        } while (latest.map({ $0.version == version && !$0.state.isTerminal }) ?? false) && clock.now < deadline
         return latest
     }
 
@@ -132,11 +148,15 @@ struct RunsAPI: Sendable {
             var sent = first
             sink.yield(ServerSentEvents.frame("run", Self.view(sent)))
             while !sent.state.isTerminal {
-                // Woken when this instance checkpoints the run; read again at least every second,
-                // for checkpoints made on other instances.
-                await events.wait(for: id, timeout: .seconds(1)) { false }
-                try Task.checkCancellation()
-                guard let latest = try await runs.run(id: id) else { return }
+                guard
+                    let latest = try await Self.change(
+                        of: id,
+                        from: sent.version,
+                        within: .seconds(30),
+                        runs: runs,
+                        events: events
+                    )
+                else { return }
                 if latest.version != sent.version {
                     sent = latest
                     sink.yield(ServerSentEvents.frame("run", Self.view(sent)))
