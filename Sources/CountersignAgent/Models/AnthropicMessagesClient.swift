@@ -58,6 +58,7 @@ public struct AnthropicMessagesClient: ModelClient {
         let answer = try await ModelHTTP.post(
             url + "/v1/messages",
             headers: [("x-api-key", secret.reveal()), ("anthropic-version", Self.version)],
+            key: secret,
             body: body,
             service: "the Anthropic API at \(url)"
         )

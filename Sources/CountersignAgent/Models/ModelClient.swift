@@ -105,26 +105,28 @@ enum ModelHTTP {
         }
     }
 
-    /// The service's words without the credentials sent to it: a service may echo the key it was
-    /// given in its error, and the error becomes a run's failure, which the agent and the audit log see.
-    static func withoutCredentials(_ text: String, sent headers: [(String, String)]) -> String {
-        var text = text
-        for (_, value) in headers {
-            for credential in [value, value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : value]
-            where credential.count >= 8 {
-                text = text.replacingOccurrences(of: credential, with: "<redacted>")
-            }
-        }
-        return SecretScrubber.scrub(text)
+    /// The service's words without the key sent to it: a service may echo the key it was given in
+    /// its error, and the error becomes a run's failure, which the agent and the audit log see.
+    static func withoutKey(_ text: String, _ key: Secret) -> String {
+        let key = key.reveal()
+        return SecretScrubber.scrub(key.isEmpty ? text : text.replacingOccurrences(of: key, with: "<redacted>"))
     }
 
     /// Posts a JSON body and reads the JSON answer (at most 8 MiB).
     ///
+    /// - Parameters:
+    ///   - url: Where.
+    ///   - headers: The API's headers, the key's among them.
+    ///   - key: The key those headers carry, kept out of any error.
+    ///   - body: The request.
+    ///   - service: What the service is called in errors.
+    /// - Returns: The answer, a JSON object.
     /// - Throws: ``PlannerError`` naming `service`: transient for network failures, 408, 409, 429
     ///   and 5xx; permanent otherwise (with the service's own message when it gave one).
     static func post(
         _ url: String,
         headers: [(String, String)],
+        key: Secret,
         body: JSONValue,
         service: String
     ) async throws(PlannerError) -> JSONValue {
@@ -147,7 +149,7 @@ enum ModelHTTP {
         }
         guard (200..<300).contains(status) else {
             let message = answer?["error"]?["message"]?.stringValue ?? answer?["error"]?.stringValue
-            let detail = message.map { ": \(String(withoutCredentials($0, sent: headers).prefix(300)))" } ?? ""
+            let detail = message.map { ": \(String(withoutKey($0, key).prefix(300)))" } ?? ""
             switch status {
             case 408, 409, 429, 500...599:
                 throw .transient("\(service) answered HTTP \(status)\(detail)")

@@ -51,6 +51,7 @@ public struct OpenAIChatClient: ModelClient {
         let answer = try await ModelHTTP.post(
             url + "/chat/completions",
             headers: [("Authorization", "Bearer \(secret.reveal())")],
+            key: secret,
             body: body,
             service: "the model API at \(url)"
         )
