@@ -22,26 +22,84 @@ public enum SecretScrubber {
     /// The text without anything shaped like a credential.
     public static func scrub(_ text: String) -> String {
         var result = text
-        for (expression, template) in patterns {
-            result = expression.stringByReplacingMatches(
+        var bytes = text
+        let candidates = bytes.withUTF8 { utf8 in patterns.filter { $0.mayMatch(utf8) } }
+        for pattern in candidates {
+            result = pattern.expression.stringByReplacingMatches(
                 in: result,
                 range: NSRange(result.startIndex..., in: result),
-                withTemplate: template
+                withTemplate: pattern.template
             )
         }
         return result
     }
 
-    private static let patterns: [(NSRegularExpression, String)] = [
-        ("-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?-----END [A-Z ]*PRIVATE KEY-----", "<redacted>"),
-        ("\\b(?:gh[opusr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})", "<redacted>"),
-        ("\\bxox[abposre]-[A-Za-z0-9-]{10,}", "<redacted>"),
-        ("\\bya29\\.[A-Za-z0-9_.-]{20,}", "<redacted>"),
-        ("\\b1//[A-Za-z0-9_-]{20,}", "<redacted>"),
-        ("\\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}", "<redacted>"),
-        ("\\b(?:AKIA|ASIA)[0-9A-Z]{16}\\b", "<redacted>"),
-        ("\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}", "<redacted>"),
-        ("\\b(cs[kt]_[0-9a-f]{16}_)[0-9a-fA-F]+", "$1<redacted>"),
-        ("(?i)\\b(bearer\\s+)[A-Za-z0-9._~+/=-]{8,}", "$1<redacted>"),
-    ].map { (try! NSRegularExpression(pattern: $0.0), $0.1) }
+    /// A credential's shape, with the text every match of it contains: the expression runs only
+    /// on text that has one of them (most text has none, and a byte search costs far less).
+    private struct Pattern: Sendable {
+        let expression: NSRegularExpression
+        let template: String
+        /// Each match contains one of these (ASCII; compared ignoring case when `anyCase`).
+        let needles: [[UInt8]]
+        let anyCase: Bool
+
+        init(_ pattern: String, _ template: String, needles: [String], anyCase: Bool = false) {
+            expression = try! NSRegularExpression(pattern: pattern)
+            self.template = template
+            self.needles = needles.map { Array(anyCase ? $0.lowercased().utf8 : $0.utf8) }
+            self.anyCase = anyCase
+        }
+
+        func mayMatch(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+            needles.contains { needle in
+                guard text.count >= needle.count else { return false }
+                var start = 0
+                while start + needle.count <= text.count {
+                    var index = 0
+                    while index < needle.count {
+                        let byte = anyCase ? Self.lowercase(text[start + index]) : text[start + index]
+                        guard byte == needle[index] else { break }
+                        index += 1
+                    }
+                    if index == needle.count { return true }
+                    start += 1
+                }
+                return false
+            }
+        }
+
+        private static func lowercase(_ byte: UInt8) -> UInt8 {
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+        }
+    }
+
+    private static let patterns: [Pattern] = [
+        Pattern(
+            "-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+            "<redacted>",
+            needles: ["-----BEGIN "]
+        ),
+        Pattern(
+            "\\b(?:gh[opusr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+            "<redacted>",
+            needles: ["gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"]
+        ),
+        Pattern("\\bxox[abposre]-[A-Za-z0-9-]{10,}", "<redacted>", needles: ["xox"]),
+        Pattern("\\bya29\\.[A-Za-z0-9_.-]{20,}", "<redacted>", needles: ["ya29."]),
+        Pattern("\\b1//[A-Za-z0-9_-]{20,}", "<redacted>", needles: ["1//"]),
+        Pattern("\\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}", "<redacted>", needles: ["sk-"]),
+        Pattern("\\b(?:AKIA|ASIA)[0-9A-Z]{16}\\b", "<redacted>", needles: ["AKIA", "ASIA"]),
+        Pattern(
+            "\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}",
+            "<redacted>",
+            needles: ["eyJ"]
+        ),
+        Pattern("\\b(cs[kt]_[0-9a-f]{16}_)[0-9a-fA-F]+", "$1<redacted>", needles: ["csk_", "cst_"]),
+        Pattern(
+            "(?i)\\b(bearer\\s+)[A-Za-z0-9._~+/=-]{8,}",
+            "$1<redacted>",
+            needles: ["bearer"],
+            anyCase: true
+        ),
+    ]
 }
