@@ -2,7 +2,7 @@ public import Foundation
 
 /// A proposed action as Countersign holds it: the action, its digest and assessment, and its state.
 public struct ActionRequest: Sendable, Hashable, Codable, Identifiable {
-    /// A unique identifier (a UUID in lower case).
+    /// A unique identifier (a UUID of version 7 in lower case, see ``RequestID``).
     public let id: String
     /// The action exactly as proposed.
     public let action: ProposedAction
@@ -35,7 +35,7 @@ public struct ActionRequest: Sendable, Hashable, Codable, Identifiable {
 
     /// Creates a request.
     public init(
-        id: String = UUID().uuidString.lowercased(),
+        id: String = RequestID.make(),
         action: ProposedAction,
         state: RequestState,
         assessment: Assessment,
