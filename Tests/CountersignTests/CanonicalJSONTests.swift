@@ -41,6 +41,29 @@ struct CanonicalJSONTests {
         #expect(CanonicalJSON.string(value) == "{\"\u{1F602}\":2,\"\u{FB33}\":1}")
     }
 
+    @Test("orders names of every script as UTF-16 does, ASCII, accents, private use and emoji mixed")
+    func sortsMixedNames() throws {
+        let names = [
+            "b", "a", "ab", "a\u{7F}", "é", "\u{7FF}", "\u{800}", "\u{D7FF}", "\u{E000}", "\u{FFFD}",
+            "\u{FFFF}", "\u{10000}", "\u{1F602}", "\u{10FFFF}", "x\u{E000}", "x\u{1F602}", "", "\"", "\\",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let shuffled = names.shuffled(using: &generator)
+            let value = JSONValue.object(Dictionary(uniqueKeysWithValues: shuffled.map { ($0, JSONValue.null) }))
+            let parsed = try JSONParser().parse(CanonicalJSON.string(value))
+            let expected = names.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }
+            let written = CanonicalJSON.string(value)
+            var offsets: [String.Index] = []
+            for name in expected {
+                let member = CanonicalJSON.string(.string(name)) + ":null"
+                offsets.append(try #require(written.range(of: member, options: .literal)).lowerBound)
+            }
+            #expect(offsets == offsets.sorted())
+            #expect(parsed == value)
+        }
+    }
+
     @Test(
         "refuses what I-JSON forbids",
         arguments: [#"{"a":1,"a":2}"#, #""\ud800""#, "1e400", "[1,]", "01", "\"\u{01}\""]

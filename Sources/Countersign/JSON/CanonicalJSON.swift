@@ -32,20 +32,51 @@ public enum CanonicalJSON {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }
-            for (position, key) in keys.enumerated() {
+            // The members themselves are sorted, so that no value is looked up again by its name.
+            for (position, member) in members.sorted(by: { precedes($0.key, $1.key) }).enumerated() {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(key, into: &output)
+                writeString(member.key, into: &output)
                 output.append(UInt8(ascii: ":"))
-                write(members[key]!, into: &output)
+                write(member.value, into: &output)
             }
             output.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Whether `first` sorts before `second` by their UTF-16 code units, as RFC 8785 orders names.
+    ///
+    /// UTF-8's byte order is the order of code points, which is UTF-16's too except between a
+    /// character from U+E000 to U+FFFF and one beyond U+FFFF (a surrogate pair sorts lower). Both
+    /// begin with a byte from 0xEE, so names without such a byte (nearly all) are compared as bytes
+    /// without transcoding.
+    static func precedes(_ first: String, _ second: String) -> Bool {
+        var (first, second) = (first, second)
+        let ordered: Bool? = first.withUTF8 { a in
+            second.withUTF8 { b in
+                guard !a.contains(where: { $0 >= 0xEE }), !b.contains(where: { $0 >= 0xEE }) else { return nil }
+                return a.lexicographicallyPrecedes(b)
+            }
+        }
+        return ordered ?? first.utf16.lexicographicallyPrecedes(second.utf16)
+    }
+
     /// Writes a string with JCS escaping.
     public static func writeString(_ string: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        // Most strings need no escape at all: copied whole. (`withUTF8` borrows the bytes of a
+        // native string, and copies a small one to the stack, not the heap.)
+        var string = string
+        let plain = string.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+                output.append(contentsOf: bytes)
+                return true
+            }
+            return false
+        }
+        if plain {
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case 0x22: output.append(contentsOf: [0x5C, 0x22])
