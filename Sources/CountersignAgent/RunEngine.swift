@@ -227,7 +227,8 @@ public struct RunEngine: Sendable {
                             agentReason: step.rationale.isEmpty ? nil : "Run step \(step.index): \(step.rationale)",
                             idempotencyKey: run.idempotencyKey(of: step),
                             runID: run.id,
-                            signals: Taint.signal(for: step, in: run).map { [$0] } ?? []
+                            signals: Taint.signal(for: step, in: run).map { [$0] } ?? [],
+                            whenPublishedOutside: Taint.publishing(for: step, in: run)
                         )
                     } catch let error as ActionError {
                         // The catalog changed since the run started (a connector no longer

@@ -4,13 +4,15 @@ import Foundation
 /// The prompt-injection path that ends in exfiltration.
 ///
 /// Once a run has read content that someone else wrote (a web page fetched with `http.request`, an
-/// email read with `gmail.read_message`), whatever the planner proposes next may
-/// follow instructions hidden in it. A later step that sends something outside the principal's
-/// organisation is then raised to Critical (a fresh authentication of the approver) with the
+/// email read with `gmail.read_message`, an issue and its comments read with `github.read_issue`),
+/// whatever the planner proposes next may follow instructions hidden in it. A later step that sends
+/// something outside the principal's organisation (mail to other domains, a new host, a repository
+/// made public, a post in a public repository or in a Slack channel shared with other
+/// organisations) is then raised to Critical (a fresh authentication of the approver) with the
 /// reason "follows untrusted input read at step N", whatever the model says about it.
 public enum Taint {
     /// Operations whose result is content written by others.
-    public static let untrustedReads: Set<String> = ["http.request", "gmail.read_message"]
+    public static let untrustedReads: Set<String> = ["http.request", "gmail.read_message", "github.read_issue"]
 
     /// The level a step that reaches outside after an untrusted read is raised to.
     public static let level = RiskLevel.critical
@@ -18,10 +20,8 @@ public enum Taint {
     /// The signal for a step about to be proposed, if the run read untrusted input before it (an
     /// earlier step of those operations that executed) and the step reaches outside.
     public static func signal(for step: RunStep, in run: Run) -> RiskReason? {
+        guard let read = untrustedRead(before: step, in: run) else { return nil }
         let earlier = run.steps.filter { $0.index < step.index && $0.state == .executed }
-        guard let read = earlier.first(where: { untrustedReads.contains($0.operation.description) }) else {
-            return nil
-        }
         let hosts = Set(earlier.filter { $0.operation.description == "http.request" }.compactMap { host($0.arguments) })
         guard let reach = egress(step.operation, step.arguments, principal: run.principal, knownHosts: hosts) else {
             return nil
@@ -32,6 +32,24 @@ public enum Taint {
             level: level,
             text: "follows untrusted input read at step \(read.index) (\(read.operation)), and \(reach)"
         )
+    }
+
+    /// For a step after an untrusted read: the signal it gets if it publishes where people outside
+    /// the organisation read it (the gateway looks the audience up: a public repository, a Slack
+    /// channel shared with other organisations), given the audience in words.
+    public static func publishing(for step: RunStep, in run: Run) -> (@Sendable (String) -> RiskReason)? {
+        guard let read = untrustedRead(before: step, in: run) else { return nil }
+        let source = "follows untrusted input read at step \(read.index) (\(read.operation))"
+        return { audience in
+            RiskReason(source: .signal, name: "taint", level: level, text: "\(source), and \(audience)")
+        }
+    }
+
+    /// The first executed step before `step` that read content written by others.
+    static func untrustedRead(before step: RunStep, in run: Run) -> RunStep? {
+        run.steps.first {
+            $0.index < step.index && $0.state == .executed && untrustedReads.contains($0.operation.description)
+        }
     }
 
     /// How an action reaches outside the principal's organisation.

@@ -234,6 +234,36 @@ extension Sandbox {
                 shown: .object(body)
             )
         }
+        github(router, .get, repo + "/issues/{number}", reads: true) { call, world, scopes throws(GitHubRefusal) in
+            let repository = try Self.repository(call, world, scopes, write: false)
+            guard let issue = repository.issues.first(where: { String($0.number) == call.parameters["number"] })
+            else { throw GitHubRefusal.notFound }
+            var json = Self.issueJSON(issue, repository, origin: call.origin).objectValue ?? [:]
+            json["comments"] = .number(Double(issue.comments.count))
+            return Answer(status: 200, body: .object(json))
+        }
+        github(router, .get, repo + "/issues/{number}/comments", reads: true) {
+            call,
+            world,
+            scopes throws(GitHubRefusal) in
+            let repository = try Self.repository(call, world, scopes, write: false)
+            guard let issue = repository.issues.first(where: { String($0.number) == call.parameters["number"] })
+            else { throw GitHubRefusal.notFound }
+            let limit = min(Int(call.query["per_page"] ?? "30") ?? 30, 100)
+            let url = "\(Self.htmlURL(repository, origin: call.origin))/issues/\(issue.number)"
+            return Answer(
+                status: 200,
+                body: .array(
+                    issue.comments.prefix(limit).map { comment in
+                        [
+                            "id": .number(Double(comment.id)), "body": .string(comment.body),
+                            "user": ["login": .string(comment.user)],
+                            "html_url": .string("\(url)#issuecomment-\(comment.id)"),
+                        ]
+                    }
+                )
+            )
+        }
         github(router, .post, repo + "/issues/{number}/comments") { call, world, scopes throws(GitHubRefusal) in
             let body = try Self.members(call, required: ["body"], allowed: ["body"])
             var repository = try Self.repository(call, world, scopes, write: true)

@@ -13,6 +13,7 @@ struct ProviderGateway {
         slack: String,
         google: String = "http://127.0.0.1:9",
         token: String,
+        tokens: [String: String] = [:],
         policy: String = Policy.defaultYAML
     ) throws {
         let directory = FileManager.default.temporaryDirectory.appending(
@@ -42,7 +43,7 @@ struct ProviderGateway {
                         peopleURL: google
                     ),
                 ],
-                tokens: StaticTokens(token: token)
+                tokens: StaticTokens(token: token, byProvider: tokens)
             )
         )
     }

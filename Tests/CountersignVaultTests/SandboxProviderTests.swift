@@ -143,6 +143,9 @@ struct SandboxProviderTests {
             let number = try #require(issue["number"]?.numberValue)
             #expect(issue["url"]?.stringValue?.hasPrefix(server + "/sandbox/view/github/acme/app/issues/") == true)
             _ = try await github("comment_issue", on(app, ["issue_number": .number(number), "body": "On it."]))
+            let read = try await github("read_issue", on(app, ["issue_number": .number(number)]))
+            #expect(read["title"] == "Release 1.4")
+            #expect(read["comments"]?.arrayValue?.map { $0["body"] } == ["On it."])
             let closed = try await github(
                 "set_issue_state",
                 on(app, ["issue_number": .number(number), "state": "closed", "state_reason": "completed"])

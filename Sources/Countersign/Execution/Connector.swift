@@ -163,11 +163,47 @@ public protocol Connector: Sendable {
     /// repository now popular). A connector adds what matters for its targets whatever the level
     /// (a repository made public since).
     func materialChanges(_ operation: OperationID, approved: [RiskReason], current: [RiskReason]) -> [String]
+
+    /// The operations (by name) that publish what they carry where others read it (an issue, a
+    /// comment, a message), whose readers ``audience(_:arguments:context:)`` can look up.
+    var publishingOperations: Set<String> { get }
+
+    /// Who reads what a publishing operation would post, looked up read-only at the provider: a
+    /// public repository or a channel shared with other organisations is read outside the
+    /// principal's organisation.
+    ///
+    /// - Returns: The audience, in words.
+    /// - Throws: ``ConnectorError`` when it cannot be looked up (or told from the arguments).
+    func audience(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> Audience
+}
+
+/// Who reads what an action publishes.
+public enum Audience: Hashable, Sendable {
+    /// Only people of the principal's organisation (a private repository, an internal channel).
+    case organisation(String)
+    /// People outside it too (a public repository, a channel shared with other organisations).
+    case outside(String)
 }
 
 extension Connector {
     /// The operations that have look-ups (by name, `delete_repository`): none unless said.
     public var lookupOperations: Set<String> { [] }
+
+    /// The operations that publish: none unless said.
+    public var publishingOperations: Set<String> { [] }
+
+    /// No audience look-ups: refused.
+    public func audience(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> Audience {
+        throw .refused("\(operation) publishes nothing that can be looked up")
+    }
 
     /// No look-ups.
     public func blastRadius(
@@ -194,6 +230,18 @@ extension Connector {
         }
     }
 
+    /// The audience look-up, given at most `timeout`: `nil` when it took longer.
+    public func lookUpAudience(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext,
+        within timeout: Duration
+    ) async -> Result<Audience, ConnectorError>? {
+        await Self.within(timeout) { () async throws(ConnectorError) in
+            try await audience(operation, arguments: arguments, context: context)
+        }
+    }
+
     /// The look-ups, given at most `timeout`: `nil` when they took longer.
     public func lookUp(
         _ operation: OperationID,
@@ -201,10 +249,20 @@ extension Connector {
         context: LookupContext,
         within timeout: Duration
     ) async -> Result<[RiskReason], ConnectorError>? {
-        await withTaskGroup(of: Result<[RiskReason], ConnectorError>?.self) { group in
+        await Self.within(timeout) { () async throws(ConnectorError) in
+            try await blastRadius(operation, arguments: arguments, context: context)
+        }
+    }
+
+    /// The outcome of `body`, or `nil` when it takes longer than `timeout` (it is then cancelled).
+    private static func within<T: Sendable>(
+        _ timeout: Duration,
+        _ body: @escaping @Sendable () async throws(ConnectorError) -> T
+    ) async -> Result<T, ConnectorError>? {
+        await withTaskGroup(of: Result<T, ConnectorError>?.self) { group in
             group.addTask {
                 do throws(ConnectorError) {
-                    return .success(try await blastRadius(operation, arguments: arguments, context: context))
+                    return .success(try await body())
                 } catch {
                     return .failure(error)
                 }

@@ -32,6 +32,11 @@ public struct Gateway: Sendable {
     ///   - idempotencyKey: Makes a retried proposal return the same request.
     ///   - runID: The agent run the action belongs to.
     ///   - signals: Context that may raise the level (for example, an earlier untrusted read).
+    ///   - whenPublishedOutside: Context that raises the level only if the action publishes where
+    ///     people outside the principal's organisation read it (a public repository, a channel
+    ///     shared with other organisations): given the audience in words, the reason. The audience
+    ///     is looked up before the action is assessed; when it cannot be, the reason applies (fail
+    ///     closed).
     /// - Returns: The request: executed (or failed) when policy allowed it, pending when it waits for
     ///   a human, rejected when policy denied it.
     /// - Throws: ``ActionError`` for an unknown operation or invalid arguments, ``StoreError`` for a
@@ -41,10 +46,17 @@ public struct Gateway: Sendable {
         agentReason: String? = nil,
         idempotencyKey: String? = nil,
         runID: String? = nil,
-        signals: [RiskReason] = []
+        signals: [RiskReason] = [],
+        whenPublishedOutside: (@Sendable (String) -> RiskReason)? = nil
     ) async throws -> ActionRequest {
         let descriptor = try catalog.validate(action)
+        let id = RequestID.make(now: now())
+        var signals = signals
+        if let whenPublishedOutside, let outside = await publishedOutside(action, requestID: id) {
+            signals.append(whenPublishedOutside(outside))
+        }
         let request = ActionRequest.intake(
+            id: id,
             action,
             operation: descriptor,
             assessment: policy.assess(action, operation: descriptor, signals: signals),
@@ -122,6 +134,27 @@ public struct Gateway: Sendable {
 
     /// How long the look-ups of one request may take before it is shown without them.
     static let lookupTimeout: Duration = .seconds(5)
+
+    /// Where an action publishes, in words, when people outside the principal's organisation read
+    /// it there, or when that cannot be looked up; `nil` when only the organisation does, or the
+    /// action publishes nothing.
+    func publishedOutside(_ action: ProposedAction, requestID: String) async -> String? {
+        guard let connector = executor.connector(for: action.operation),
+            connector.publishingOperations.contains(action.operation.name)
+        else { return nil }
+        let context = LookupContext(requestID: requestID, principal: action.principal, tokens: executor.tokenVending)
+        switch await connector.lookUpAudience(
+            action.operation,
+            arguments: action.arguments,
+            context: context,
+            within: Self.lookupTimeout
+        ) {
+        case .success(.organisation): return nil
+        case .success(.outside(let words)): return words
+        case .failure(let error): return "who reads it could not be looked up (\(error)), so it is taken to be public"
+        case nil: return "who reads it could not be looked up in time, so it is taken to be public"
+        }
+    }
 
     /// Runs the connector's read-only look-ups for a pending request and adds their facts.
     ///

@@ -70,6 +70,7 @@ public struct ActionRequest: Sendable, Hashable, Codable, Identifiable {
     ///
     /// The initial state follows the decision: `allow` → `auto_approved`, `ask` → `pending`, `deny` → `rejected`.
     public static func intake(
+        id: String = RequestID.make(),
         _ action: ProposedAction,
         operation: OperationDescriptor,
         assessment: Assessment,
@@ -85,6 +86,7 @@ public struct ActionRequest: Sendable, Hashable, Codable, Identifiable {
             case .deny: .rejected
             }
         return ActionRequest(
+            id: id,
             action: action,
             state: state,
             assessment: assessment,

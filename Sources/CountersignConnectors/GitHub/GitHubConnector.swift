@@ -54,6 +54,8 @@ public struct GitHubConnector: Connector {
         }
         func number(_ key: String) -> Int { Int(arguments[key]?.numberValue ?? 0) }
         switch operation {
+        case "read_issue":
+            return Call(method: .GET, path: "\(repository)/issues/\(number("issue_number"))", body: nil)
         case "create_issue":
             return Call(
                 method: .POST,
@@ -137,6 +139,14 @@ public struct GitHubConnector: Connector {
         context: ExecutionContext
     ) async throws(ConnectorError) -> JSONValue {
         let call = try Self.call(operation.name, arguments)
+        if operation.name == "read_issue" {
+            let issue = try await send(call, context: context)
+            let comments = try await send(
+                Call(method: .GET, path: "\(call.path)/comments?per_page=100", body: nil),
+                context: context
+            )
+            return Self.issue(issue.body, comments: comments.body)
+        }
         if operation.name == "merge_pull_request", let base = arguments["base"]?.stringValue {
             // The approver was told which branch it merges into: hold GitHub to it.
             let pull = try await send(
@@ -151,6 +161,27 @@ public struct GitHubConnector: Connector {
         }
         let answer = try await send(call, context: context)
         return Self.result(operation.name, arguments, answer.body)
+    }
+
+    public var publishingOperations: Set<String> {
+        ["create_issue", "comment_issue", "create_pull_request", "create_release", "put_file"]
+    }
+
+    /// A public repository is read by anyone; a private one by its members (read with a look-up
+    /// token).
+    public func audience(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> Audience {
+        guard publishingOperations.contains(operation.name) else {
+            throw .refused("github.\(operation.name) publishes nothing")
+        }
+        let token = try await context.readToken(provider: "github", scopes: ["repo"])
+        let repo = try await get(try Self.call("archive_repository", arguments).path, token: token.secret)
+        let name = repo["full_name"]?.stringValue ?? GitHubOperations.repository(arguments)
+        guard repo["private"] == false else { return .organisation("\(name) is a private repository") }
+        return .outside("publishes in \(name), a public repository anyone can read")
     }
 
     public var lookupOperations: Set<String> {
@@ -255,6 +286,23 @@ public struct GitHubConnector: Connector {
         let (status, headers, body) = try await ProviderHTTPClient.send(request, to: "GitHub")
         guard (200..<300).contains(status) else { throw Self.error(status: status, headers: headers, body: body) }
         return body
+    }
+
+    /// An issue as the agent reads it: who wrote what, the issue first, then its comments in order.
+    static func issue(_ issue: JSONValue, comments: JSONValue) -> JSONValue {
+        [
+            "number": issue["number"] ?? .null, "title": issue["title"] ?? .null, "state": issue["state"] ?? .null,
+            "author": issue["user"]?["login"] ?? .null, "body": issue["body"] ?? "",
+            "url": issue["html_url"] ?? .null, "pull_request": .bool(issue["pull_request"] != nil),
+            "comments": .array(
+                (comments.arrayValue ?? []).map { comment in
+                    [
+                        "author": comment["user"]?["login"] ?? .null, "body": comment["body"] ?? "",
+                        "created_at": comment["created_at"] ?? .null,
+                    ]
+                }
+            ),
+        ]
     }
 
     /// A short result for the agent: what was made or changed, with its URL.

@@ -48,6 +48,17 @@ public enum GitHubOperations {
     public static func descriptors() throws(SchemaError) -> [OperationDescriptor] {
         [
             try operation(
+                "read_issue",
+                summary: "Read an issue or pull request with its comments",
+                schema: schema(["issue_number"], ["issue_number": number]),
+                defaultLevel: .low,
+                isReversible: true,
+                target: { "\(repository($0))#\($0["issue_number"]?.numberValue.map { Int($0) } ?? 0)" },
+                impact: { arguments in
+                    "Reads \(repository(arguments))#\(Int(arguments["issue_number"]?.numberValue ?? 0)): its title, text and first 100 comments go to the agent; nothing changes."
+                }
+            ),
+            try operation(
                 "create_issue",
                 summary: "Open an issue in a repository",
                 schema: schema(

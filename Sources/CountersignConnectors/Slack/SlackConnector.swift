@@ -77,6 +77,42 @@ public struct SlackConnector: Connector {
 
     public var lookupOperations: Set<String> { ["post_message", "upload_file"] }
 
+    public var publishingOperations: Set<String> { ["post_message", "upload_file"] }
+
+    /// Who reads a channel: people outside when it is shared with other organisations (Slack Connect).
+    ///
+    /// A channel of this workspace only is read inside; one given by name cannot be looked up, and
+    /// is refused.
+    public func audience(
+        _ operation: OperationID,
+        arguments: JSONValue,
+        context: LookupContext
+    ) async throws(ConnectorError) -> Audience {
+        guard publishingOperations.contains(operation.name), let channel = arguments["channel"]?.stringValue,
+            channel.first.map({ "CG".contains($0) }) == true
+        else { throw .refused("the channel is given by name, so who reads it cannot be looked up") }
+        let info = try await channelInfo(channel, context: context)
+        let name = info["name"]?.stringValue.map { "#\($0)" } ?? channel
+        guard info["is_ext_shared"] == true || info["is_shared"] == true else {
+            return .organisation("\(name) is a channel of this workspace only")
+        }
+        return .outside("posts in \(name), a channel shared with other organisations")
+    }
+
+    /// `conversations.info` for a channel, with its member count, read with a look-up token.
+    private func channelInfo(_ channel: String, context: LookupContext) async throws(ConnectorError) -> JSONValue {
+        let token = try await context.readToken(provider: "slack", scopes: ["channels:read", "groups:read"])
+        var request = HTTPClientRequest(
+            url: "\(baseURL)/conversations.info?channel=\(channel)&include_num_members=true"
+        )
+        request.method = .GET
+        request.headers.add(name: "Authorization", value: "Bearer \(token.secret.reveal())")
+        request.headers.add(name: "User-Agent", value: "Countersign")
+        let (status, _, body) = try await ProviderHTTPClient.send(request, to: "Slack")
+        guard status == 200, body["ok"] == true else { throw Self.error(status: status, body: body) }
+        return body["channel"] ?? .null
+    }
+
     /// For a message or a file about to be shared: how many people are in the channel and whether it
     /// is shared with other organisations, read with a look-up token.
     public func blastRadius(
@@ -97,16 +133,7 @@ public struct SlackConnector: Connector {
                 )
             ]
         }
-        let token = try await context.readToken(provider: "slack", scopes: ["channels:read", "groups:read"])
-        var request = HTTPClientRequest(
-            url: "\(baseURL)/conversations.info?channel=\(channel)&include_num_members=true"
-        )
-        request.method = .GET
-        request.headers.add(name: "Authorization", value: "Bearer \(token.secret.reveal())")
-        request.headers.add(name: "User-Agent", value: "Countersign")
-        let (status, _, body) = try await ProviderHTTPClient.send(request, to: "Slack")
-        guard status == 200, body["ok"] == true else { throw Self.error(status: status, body: body) }
-        let info = body["channel"] ?? .null
+        let info = try await channelInfo(channel, context: context)
         let members = Int(info["num_members"]?.numberValue ?? 0)
         var facts: [RiskReason] = []
         if info["is_ext_shared"] == true || info["is_shared"] == true {
