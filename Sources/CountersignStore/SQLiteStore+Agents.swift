@@ -54,7 +54,7 @@ extension SQLiteStore: AgentStore {
     }
 
     public func agent(keyID: String) async throws -> Agent? {
-        try await writer.read { db in
+        try await pointRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE key_id = ?", arguments: [keyID]).map(Self.agent)
         }
     }

@@ -64,7 +64,7 @@ extension SQLiteStore {
     }
 
     public func edit(of requestID: String) async throws -> RequestEdit? {
-        try await writer.read { db in
+        try await pointRead { db in
             guard
                 let row = try Row.fetchOne(
                     db,

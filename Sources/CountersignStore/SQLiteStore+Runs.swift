@@ -23,7 +23,7 @@ extension SQLiteStore: RunStore {
 
     public func run(id: String) async throws -> Run? {
         let cache = runCache
-        return try await writer.read { db in
+        return try await pointRead { db in
             // The version first: a run whose stored version is the one kept here is not parsed again.
             guard
                 let version = try Int.fetchOne(

@@ -42,7 +42,7 @@ extension SQLiteStore: WebSessionStore {
     }
 
     public func session(id: String) async throws -> WebSession? {
-        try await writer.read { db in
+        try await pointRead { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM web_sessions WHERE id = ?", arguments: [id]) else {
                 return nil
             }

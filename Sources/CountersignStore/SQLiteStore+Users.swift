@@ -36,7 +36,7 @@ extension SQLiteStore: UserStore {
     }
 
     public func user(email: String) async throws -> User? {
-        try await writer.read { db in
+        try await pointRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE email = ?", arguments: [email]).map {
                 try Self.user($0)
             }
@@ -105,7 +105,7 @@ extension SQLiteStore: UserStore {
     }
 
     public func personalToken(id: String) async throws -> PersonalToken? {
-        try await writer.read { db in
+        try await pointRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM personal_tokens WHERE token_id = ?", arguments: [id]).map { row in
                 PersonalToken(
                     id: row["token_id"],

@@ -17,6 +17,8 @@ public struct SQLiteStore: Sendable {
     /// Runs as last read or checkpointed here, by id: a read whose stored version matches is not
     /// parsed again.
     let runCache = RunCache()
+    /// Connections for reads by key, on the caller's thread.
+    private let pointReaders: PointReaders
 
     /// Opens (creating and migrating if needed) the database at `path`.
     ///
@@ -35,6 +37,7 @@ public struct SQLiteStore: Sendable {
         try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Migrations.migrator().migrate(writer)
         committer = GroupCommit(writer: writer)
+        pointReaders = try PointReaders(path: path, count: 4)
     }
 
     /// Creates an empty file (a valid empty database) with mode 0600, unless it exists.
@@ -51,6 +54,16 @@ public struct SQLiteStore: Sendable {
     /// commits together with the other transactions waiting at that moment: one fsync for all.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await committer.transaction(body)
+    }
+
+    /// Reads by key (one row or a few, microseconds of work) on the calling thread when a point
+    /// reader is free (see ``PointReaders``), asynchronously through the pool otherwise.
+    ///
+    /// Scans and long reads (listings, verification) use the pool, so as not to hold a thread of
+    /// the cooperative pool.
+    func pointRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        if let value = try pointReaders.read(body) { return value }
+        return try await writer.read(body)
     }
 
     /// How many commits the store made and how many transactions they carried (group commit).
@@ -119,7 +132,7 @@ extension SQLiteStore: ActionStore {
     }
 
     public func request(id: String) async throws -> ActionRequest? {
-        try await writer.read { db in try RequestRecord.find(id, in: db)?.request() }
+        try await pointRead { db in try RequestRecord.find(id, in: db)?.request() }
     }
 
     public func requests(_ query: RequestQuery) async throws -> [ActionRequest] {
@@ -136,7 +149,7 @@ extension SQLiteStore: ActionStore {
     }
 
     public func decisions(for requestID: String) async throws -> [Decision] {
-        try await writer.read { db in try Self.decisions(for: requestID, in: db) }
+        try await pointRead { db in try Self.decisions(for: requestID, in: db) }
     }
 
     static func decisions(for requestID: String, in db: Database) throws -> [Decision] {
