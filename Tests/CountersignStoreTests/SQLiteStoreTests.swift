@@ -21,6 +21,31 @@ struct SQLiteStoreTests {
     /// A second connection to the same file, as another process (or an attacker) would open it.
     func raw() throws -> DatabaseQueue { try DatabaseQueue(path: path) }
 
+    @Test("reads by key see every commit before them, and many at once all get their answer")
+    func pointReads() async throws {
+        let store = try SQLiteStore(path: path)
+        let requests = try (0..<64).map { _ in try fixture.medium() }
+        for request in requests {
+            _ = try await store.create(request)
+            // Read at once after the commit: the read-only connections see it.
+            #expect(try await store.request(id: request.id)?.state == .pending)
+            _ = try await store.decide(fixture.approval(of: request), now: fixture.start.addingTimeInterval(1))
+            #expect(try await store.request(id: request.id)?.state == .approved)
+        }
+        // More readers at once than there are point readers: the rest read through the pool.
+        let states = try await withThrowingTaskGroup(of: RequestState?.self) { group in
+            for _ in 0..<8 {
+                for request in requests {
+                    group.addTask { try await store.request(id: request.id)?.state }
+                }
+            }
+            return try await group.reduce(into: [RequestState?]()) { $0.append($1) }
+        }
+        #expect(states.count == 8 * requests.count)
+        #expect(states.allSatisfy { $0 == .approved })
+        #expect(try await store.request(id: "no-such-request") == nil)
+    }
+
     @Test("v9 rebuilds the decisions table with every decision kept, and admits mcp_client decisions only")
     func decisionsSurviveV9() async throws {
         let request = try fixture.medium()
