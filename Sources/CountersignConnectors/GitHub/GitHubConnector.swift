@@ -140,12 +140,11 @@ public struct GitHubConnector: Connector {
     ) async throws(ConnectorError) -> JSONValue {
         let call = try Self.call(operation.name, arguments)
         if operation.name == "read_issue" {
-            let issue = try await send(call, context: context)
-            let comments = try await send(
-                Call(method: .GET, path: "\(call.path)/comments?per_page=100", body: nil),
-                context: context
-            )
-            return Self.issue(issue.body, comments: comments.body)
+            // One token vended for both reads.
+            let token = try await context.accessToken(provider: "github")
+            let issue = try await get(call.path, token: token.secret)
+            let comments = try await get("\(call.path)/comments?per_page=100", token: token.secret)
+            return Self.issue(issue, comments: comments)
         }
         if operation.name == "merge_pull_request", let base = arguments["base"]?.stringValue {
             // The approver was told which branch it merges into: hold GitHub to it.

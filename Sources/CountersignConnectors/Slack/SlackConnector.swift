@@ -81,8 +81,8 @@ public struct SlackConnector: Connector {
 
     /// Who reads a channel: people outside when it is shared with other organisations (Slack Connect).
     ///
-    /// A channel of this workspace only is read inside; one given by name cannot be looked up, and
-    /// is refused.
+    /// A channel of this workspace only is read inside; one given by name (or a direct message)
+    /// cannot be looked up, and is refused.
     public func audience(
         _ operation: OperationID,
         arguments: JSONValue,
@@ -90,7 +90,9 @@ public struct SlackConnector: Connector {
     ) async throws(ConnectorError) -> Audience {
         guard publishingOperations.contains(operation.name), let channel = arguments["channel"]?.stringValue,
             channel.first.map({ "CG".contains($0) }) == true
-        else { throw .refused("the channel is given by name, so who reads it cannot be looked up") }
+        else {
+            throw .refused("the channel is not given by its id (C… or G…), so who reads it cannot be looked up")
+        }
         let info = try await channelInfo(channel, context: context)
         let name = info["name"]?.stringValue.map { "#\($0)" } ?? channel
         guard info["is_ext_shared"] == true || info["is_shared"] == true else {
