@@ -162,6 +162,12 @@ public struct GitHubConnector: Connector {
         return Self.result(operation.name, arguments, answer.body)
     }
 
+    /// The API path of the repository the arguments name (`repos/{owner}/{repo}`), checked as
+    /// any call's path is.
+    static func repositoryPath(_ arguments: JSONValue) throws(ConnectorError) -> String {
+        try call("archive_repository", arguments).path
+    }
+
     public var publishingOperations: Set<String> {
         ["create_issue", "comment_issue", "create_pull_request", "create_release", "put_file"]
     }
@@ -177,7 +183,7 @@ public struct GitHubConnector: Connector {
             throw .refused("github.\(operation.name) publishes nothing")
         }
         let token = try await context.readToken(provider: "github", scopes: ["repo"])
-        let repo = try await get(try Self.call("archive_repository", arguments).path, token: token.secret)
+        let repo = try await get(try Self.repositoryPath(arguments), token: token.secret)
         let name = repo["full_name"]?.stringValue ?? GitHubOperations.repository(arguments)
         guard repo["private"] == false else { return .organisation("\(name) is a private repository") }
         return .outside("publishes in \(name), a public repository anyone can read")
@@ -196,7 +202,7 @@ public struct GitHubConnector: Connector {
     ) async throws(ConnectorError) -> [RiskReason] {
         guard lookupOperations.contains(operation.name) else { return [] }
         let token = try await context.readToken(provider: "github", scopes: ["repo"])
-        let repository = try Self.call("archive_repository", arguments).path
+        let repository = try Self.repositoryPath(arguments)
         if operation.name == "merge_pull_request" {
             // What the merge would bring in: the head commit the approver approves, the base.
             let pull = try await get(

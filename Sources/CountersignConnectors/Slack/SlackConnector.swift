@@ -89,7 +89,7 @@ public struct SlackConnector: Connector {
         context: LookupContext
     ) async throws(ConnectorError) -> Audience {
         guard publishingOperations.contains(operation.name), let channel = arguments["channel"]?.stringValue,
-            channel.first.map({ "CG".contains($0) }) == true
+            Self.isChannelID(channel)
         else {
             throw .refused("the channel is not given by its id (C… or G…), so who reads it cannot be looked up")
         }
@@ -99,6 +99,12 @@ public struct SlackConnector: Connector {
             return .organisation("\(name) is a channel of this workspace only")
         }
         return .outside("posts in \(name), a channel shared with other organisations")
+    }
+
+    /// Whether `channel` is a channel's id (`C…` public, `G…` private), the only form
+    /// `conversations.info` looks up; a name or a direct message's id is not.
+    static func isChannelID(_ channel: String) -> Bool {
+        channel.first.map { "CG".contains($0) } == true
     }
 
     /// `conversations.info` for a channel, with its member count, read with a look-up token.
@@ -125,7 +131,7 @@ public struct SlackConnector: Connector {
         guard lookupOperations.contains(operation.name), let channel = arguments["channel"]?.stringValue else {
             return []
         }
-        guard channel.first.map({ "CG".contains($0) }) == true else {
+        guard Self.isChannelID(channel) else {
             return [
                 RiskReason(
                     source: .blastRadius,
