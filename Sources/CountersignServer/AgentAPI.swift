@@ -176,6 +176,7 @@ struct AgentAPI: Sendable {
     }
 
     /// The request if this agent made it.
+    @inline(__always)
     func load(_ id: String, for agent: Agent) async throws -> ActionRequest {
         guard let stored = try await requests.request(id: id), stored.action.agent == agent.name else {
             throw Problem(status: .notFound, title: "Not found", detail: "no request \(id) made by this agent")
@@ -209,12 +210,16 @@ struct AgentAPI: Sendable {
     }
 
     /// The request; with `?wait=SECONDS` (up to 60), answers as soon as its state changes.
+    ///
+    /// Ten thousand agents may wait at once, each holding the frames of this function and those
+    /// it is waiting in for as long as it waits (and the task keeps its deepest frames for the
+    /// connection's life). So the waiting functions are small, keeping the id, the agent, the state
+    /// and the deadline: the request is read, and its view rendered, in functions of their own that
+    /// return before the wait.
     func show(_ request: Request, id: String) async throws -> Response {
+        let wait = request.uri.queryParameters["wait"].map(String.init)
         let agent = try await authenticate(request)
-        func load() async throws -> ActionRequest { try await self.load(id, for: agent) }
-        guard let wait = request.uri.queryParameters["wait"] else {
-            return .json(try await viewWithEdit(try await load()))
-        }
+        guard let wait else { return try await respond(id, for: agent) }
         guard let seconds = Int(wait), (0...60).contains(seconds) else {
             throw Problem(
                 status: .badRequest,
@@ -222,22 +227,38 @@ struct AgentAPI: Sendable {
                 detail: "wait is a whole number of seconds from 0 to 60"
             )
         }
-        // Only the state is kept while waiting (ten thousand waiting agents hold ten thousand of these).
-        let initial: RequestState
-        do {
-            let first = try await load()
-            guard seconds > 0, !first.state.isTerminal else { return .json(try await viewWithEdit(first)) }
-            initial = first.state
+        return try await longPoll(id, for: agent, seconds: seconds)
+    }
+
+    /// Waits up to `seconds` for the request's state to change, then answers with the request.
+    @inline(never)
+    private func longPoll(_ id: String, for agent: Agent, seconds: Int) async throws -> Response {
+        let initial = try await state(of: id, for: agent)
+        if seconds > 0, !initial.isTerminal {
+            // A wake-up is a hint to read again: one without a change (all waiters are woken after
+            // the instance may have missed another's notification) waits on for the rest of the time.
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            var current = initial
+            repeat {
+                try await events.wait(for: id, timeout: deadline - .now) {
+                    try await state(of: id, for: agent) != initial
+                }
+                current = try await state(of: id, for: agent)
+            } while current == initial && ContinuousClock.now < deadline && !Task.isCancelled
         }
-        // A wake-up is a hint to read again: one without a change (all waiters are woken after the
-        // instance may have missed another's notification) waits on for the rest of the time.
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        var latest: ActionRequest
-        repeat {
-            try await events.wait(for: id, timeout: deadline - .now) { try await load().state != initial }
-            latest = try await load()
-        } while latest.state == initial && ContinuousClock.now < deadline && !Task.isCancelled
-        return .json(try await viewWithEdit(latest))
+        return try await respond(id, for: agent)
+    }
+
+    /// The request's state (read in a frame of its own, gone before any wait).
+    @inline(never)
+    private func state(of id: String, for agent: Agent) async throws -> RequestState {
+        try await load(id, for: agent).state
+    }
+
+    /// The request as the agent sees it, as a response.
+    @inline(never)
+    private func respond(_ id: String, for agent: Agent) async throws -> Response {
+        .json(try await viewWithEdit(try await load(id, for: agent)))
     }
 }
 

@@ -60,10 +60,19 @@ public struct SQLiteStore: Sendable {
     /// reader is free (see ``PointReaders``), asynchronously through the pool otherwise.
     ///
     /// Scans and long reads (listings, verification) use the pool, so as not to hold a thread of
-    /// the cooperative pool.
+    /// the cooperative pool. Inlined, so that a read on the calling thread puts no frame on the
+    /// task's stack (a waiting connection's task keeps its deepest frames).
+    @inline(__always)
     func pointRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        if let value = try pointReaders.read(body) { return value }
+        if let value = try readHere(body) { return value }
         return try await writer.read(body)
+    }
+
+    /// The synchronous half of ``pointRead(_:)``, kept out of line so that what it puts on the
+    /// stack goes on the thread's stack, not the task's.
+    @inline(never)
+    private func readHere<T>(_ body: (Database) throws -> T) throws -> T? {
+        try pointReaders.read(body)
     }
 
     /// How many commits the store made and how many transactions they carried (group commit).
