@@ -135,37 +135,44 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
 ///   - services: Long-running work to run beside the server (executor, sweeper, checkpoints).
 ///   - logger: The server's logger.
 ///   - onListening: Called with the port once the server listens (useful with port 0).
-/// - Returns: The application, ready to run as a service.
+/// - Returns: The application, ready to run as a service (its own `run`, which a `Service` runs;
+///   Hummingbird's `ApplicationProtocol.run` would not leave out what ``CountersignApplication``
+///   does).
 public func buildApplication(
     configuration: ServerConfiguration,
     context: ServerContext,
     services: [any Service] = [],
     logger: Logger,
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
-    var application = Application(
-        router: buildRouter(context),
+) -> some Service {
+    CountersignApplication(
+        responder: buildRouter(context, mapsErrors: false).buildResponder(),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "countersign"
         ),
-        onServerRunning: { channel in
+        logger: logger,
+        services: services,
+        listening: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             // The MCP tools call the agent API of this same server.
             let host = ["0.0.0.0", "::", ""].contains(configuration.host) ? "127.0.0.1" : configuration.host
             context.address.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
             await onListening(port)
-        },
-        logger: logger
+        }
     )
-    for service in services { application.addServices(service) }
-    return application
 }
 
 /// Builds the router (exposed for in-process tests).
-public func buildRouter(_ context: ServerContext) -> Router<AppRequestContext> {
+///
+/// - Parameters:
+///   - context: What the API works with.
+///   - mapsErrors: Whether the router turns handlers' errors into problem+json responses itself
+///     (``ProblemMiddleware``); the server's application does it instead, a frame higher.
+/// - Returns: The router with every route.
+public func buildRouter(_ context: ServerContext, mapsErrors: Bool = true) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: ProblemMiddleware())
+    if mapsErrors { router.add(middleware: ProblemMiddleware()) }
     router.get("/healthz") { _, _ in
         var health: [String: JSONValue] = ["status": "ok"]
         switch await context.vault?.status {
@@ -285,21 +292,29 @@ struct ProblemMiddleware: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
+        } catch {
+            return Self.response(to: error, logger: context.logger)
+        }
+    }
+
+    /// The problem+json response to an error a handler threw.
+    static func response(to error: any Error, logger: Logger) -> Response {
+        switch error {
+        case let problem as Problem:
             return problem.response
-        } catch let error as StoreError where error.isUnavailable {
-            context.logger.error("request failed: the database is unavailable", metadata: ["error": "\(error)"])
+        case let error as StoreError where error.isUnavailable:
+            logger.error("request failed: the database is unavailable", metadata: ["error": "\(error)"])
             return Problem(
                 status: .serviceUnavailable,
                 title: "Database unavailable",
                 detail:
                     "Countersign cannot reach its database, so it records, decides and executes nothing now; try again shortly"
             ).response
-        } catch let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed {
+        case let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed:
             return Problem(status: error.status, title: "Not found", detail: "no such endpoint; see /openapi.json")
                 .response
-        } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+        default:
+            logger.error("request failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return Problem(
                 status: .internalServerError,
                 title: "Internal error",

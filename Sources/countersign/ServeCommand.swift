@@ -7,6 +7,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -167,6 +168,8 @@ struct ServeCommand: AsyncParsableCommand {
         ) { port in
             Console.line("Countersign listening on http://\(host):\(port) (data \(directory), workspace \(workspace))")
         }
-        try await application.runService()
+        try await ServiceGroup(
+            configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
     }
 }

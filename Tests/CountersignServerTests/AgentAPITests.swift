@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Countersign
 import CountersignAgent
 import CountersignConnectors
@@ -7,6 +8,10 @@ import CountersignVault
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
 import Testing
 
 /// The agent API through the real router, on a real SQLite file and workspace.
@@ -617,5 +622,63 @@ struct AgentAPITests: Sendable {
             let bad = try await client.execute(uri: "/v1/actions/\(id)?wait=99", method: .get, headers: headers())
             #expect(bad.status == .badRequest)
         }
+    }
+
+    @Test("the server's own application: handlers' errors as problems, Date and Server headers, a long-poll answered")
+    func serverApplication() async throws {
+        try "notes".write(to: workspace.appending(path: "notes.txt"), atomically: true, encoding: .utf8)
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let application = buildApplication(
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0),
+            context: context,
+            logger: Logger(label: "test")
+        ) { announce.yield($0) }
+        let server = Task { try await application.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        func send(_ path: String, key: APIKey? = nil, body: String? = nil) async throws -> (HTTPClientResponse, String)
+        {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            if let key { request.headers.add(name: "Authorization", value: "Bearer \(key.secret.reveal())") }
+            if let body {
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            return (response, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+
+        let (missing, missingBody) = try await send("/v1/nowhere", key: key)
+        #expect(missing.status == .notFound)
+        #expect(missing.headers["Content-Type"].first == "application/problem+json")
+        #expect(missingBody.contains("no such endpoint"))
+        #expect(missing.headers["Server"].first == "countersign")
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "GMT")
+        format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let date = try #require(missing.headers["Date"].first.flatMap(format.date(from:)))
+        #expect(abs(date.timeIntervalSinceNow) < 5)
+
+        let (unauthorized, unauthorizedBody) = try await send("/v1/catalog")
+        #expect(unauthorized.status == .unauthorized)
+        #expect(unauthorizedBody.contains(#""status":401"#))
+
+        let (proposed, proposedBody) = try await send(
+            "/v1/actions",
+            key: key,
+            body: #"{"operation":"files.read","arguments":{"path":"notes.txt"},"onBehalfOf":"ana@acme.test"}"#
+        )
+        #expect(proposed.status == .created)
+        let id = try #require(try JSONParser().parse(Array(proposedBody.utf8))["id"]?.stringValue)
+        let (polled, polledBody) = try await send("/v1/actions/\(id)?wait=5", key: key)
+        #expect(polled.status == .ok)
+        #expect(polledBody.contains(#""state":"executed""#))
+        let (others, _) = try await send("/v1/actions/\(id)?wait=5", key: otherKey)
+        #expect(others.status == .notFound)
+
+        server.cancel()
+        _ = await server.result
     }
 }
