@@ -351,6 +351,22 @@ func httpLatency() async throws {
     func percentile(_ fraction: Double) -> Duration {
         latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))]
     }
+    // The same requests from a client that does almost nothing: the server's latency alone.
+    let raw = try await LoopbackClient.latencies(
+        port: port,
+        request: Array(
+            """
+            POST /v1/actions HTTP/1.1\r
+            Host: 127.0.0.1\r
+            Authorization: Bearer \(key.secret.reveal())\r
+            Content-Type: application/json\r
+            Content-Length: \(body.readableBytes)\r
+            \r
+            \(String(buffer: body))
+            """.utf8
+        ),
+        count: count
+    ).sorted()
     // The same action through the gateway in-process, without HTTP.
     var direct: [Duration] = []
     let directClock = ContinuousClock()
@@ -386,6 +402,11 @@ func httpLatency() async throws {
         "  p50 \(milliseconds(percentile(0.5)))  p99 \(milliseconds(percentile(0.99)))  p99.9 \(milliseconds(percentile(0.999)))"
     )
     print(
+        "  from a bare client (one blocking socket on its own thread, the request written in one piece): "
+            + "p50 \(milliseconds(raw[raw.count / 2]))  p99 \(milliseconds(raw[raw.count * 99 / 100]))  "
+            + "p99.9 \(milliseconds(raw[raw.count * 999 / 1000]))"
+    )
+    print(
         "  the gateway alone, in-process without HTTP: p50 \(milliseconds(direct[direct.count / 2])), "
             + "p99 \(milliseconds(direct[direct.count * 99 / 100]))"
     )
@@ -395,6 +416,74 @@ func httpLatency() async throws {
     )
     server.cancel()
     _ = await server.result
+}
+
+/// A keep-alive HTTP/1.1 client that is one blocking socket on a thread of its own: it writes a
+/// prepared request in one `write` and reads the response to its end, so what it times is the
+/// server and the loopback, not a client library's event loops and task hops.
+enum LoopbackClient {
+    /// The latency of `count` requests, one after the other, after 500 to warm up.
+    static func latencies(port: Int, request: [UInt8], count: Int) async throws -> [Duration] {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try run(port: port, request: request, count: count) })
+            }
+            thread.start()
+        }
+    }
+
+    private static func run(port: Int, request: [UInt8], count: Int) throws -> [Duration] {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw POSIXError(.EIO) }
+        defer { close(socket) }
+        var noDelay: Int32 = 1
+        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        let clock = ContinuousClock()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(count)
+        for index in 0..<(500 + count) {
+            let start = clock.now
+            guard request.withUnsafeBytes({ write(socket, $0.baseAddress, $0.count) }) == request.count else {
+                throw POSIXError(.EIO)
+            }
+            // Read the head, then as many body bytes as Content-Length says.
+            var received = 0
+            var expected: Int?
+            while expected.map({ received < $0 }) ?? true {
+                let read = buffer.withUnsafeMutableBytes {
+                    Glibc.read(socket, $0.baseAddress! + received, $0.count - received)
+                }
+                guard read > 0 else { throw POSIXError(.ECONNRESET) }
+                received += read
+                if expected == nil { expected = responseLength(buffer[..<received]) }
+            }
+            guard buffer.starts(with: Array("HTTP/1.1 201".utf8)) else {
+                fatalError("unexpected response: \(String(decoding: buffer[..<received], as: UTF8.self))")
+            }
+            if index >= 500 { latencies.append(clock.now - start) }
+        }
+        return latencies
+    }
+
+    /// The whole response's length once its head has arrived (head plus Content-Length), else `nil`.
+    private static func responseLength(_ bytes: ArraySlice<UInt8>) -> Int? {
+        let separator = Array("\r\n\r\n".utf8)
+        guard let end = bytes.firstRange(of: separator)?.upperBound else { return nil }
+        let head = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
+        guard let range = head.range(of: "content-length: ") else { fatalError("a response without Content-Length") }
+        return end - bytes.startIndex + (Int(head[range.upperBound...].prefix { $0.isNumber }) ?? 0)
+    }
 }
 
 // MARK: - Memory
