@@ -142,7 +142,7 @@ func durableLoop() async throws {
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let stack = try Stack(directory: directory, policy: askEverything)
-    let (mode, synchronous) = try await stack.store.durabilitySettings()
+    let (mode, synchronous, _) = try await stack.store.durabilitySettings()
     print("Durable loop: propose → approve → claim → execute (files.read), \(workers) concurrent agents")
     print("  journal_mode=\(mode), synchronous=\(synchronous) (2 = FULL)")
     // Warm up.

@@ -92,12 +92,13 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test("runs in WAL mode with synchronous=FULL")
+    @Test("runs in WAL mode with synchronous=FULL, checkpointing the log at 4,000 pages")
     func durability() async throws {
         let store = try SQLiteStore(path: path)
         let settings = try await store.durabilitySettings()
         #expect(settings.journalMode == "wal")
         #expect(settings.synchronous == 2)
+        #expect(settings.checkpointPages == 4_000)
     }
 
     @Test("a new database and its WAL are readable by their owner only")
