@@ -46,16 +46,7 @@ struct AgentAPI: Sendable {
     /// - Throws: A 413 or 400 ``Problem``.
     static func jsonBody(_ request: Request) async throws -> JSONValue {
         var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maximumBodyBytes)
-        } catch {
-            throw Problem(
-                status: .contentTooLarge,
-                title: "Body too large",
-                detail: "the request body may be at most 1 MiB"
-            )
-        }
+        let body = try await request.collectBody(limit: maximumBodyBytes, limitText: "1 MiB")
         do {
             return try JSONParser().parse(Array(buffer: body))
         } catch {

@@ -327,12 +327,7 @@ struct ApproverAPI: Sendable {
     /// Reads a small JSON object body with only the allowed members.
     static func body(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
         var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: maximumBodyBytes)
-        } catch {
-            throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body may be at most 64 KiB")
-        }
+        let buffer = try await request.collectBody(limit: maximumBodyBytes, limitText: "64 KiB")
         if buffer.readableBytes == 0 { return [:] }
         let value: JSONValue
         do {

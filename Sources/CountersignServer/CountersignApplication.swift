@@ -57,7 +57,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             } catch {
                 response = ProblemMiddleware.response(to: error, logger: requestLogger)
             }
-            if response.status == .notFound, response.headers[.contentType] == nil {
+            if response.status == .notFound, response.headers[.contentType] == nil, response.body.contentLength == 0 {
                 // The router's own answer for a path no route takes (it answers its `HTTPError`
                 // itself, before any error reaches here); Countersign's handlers answer with a problem.
                 response = ProblemMiddleware.response(to: HTTPError(.notFound), logger: requestLogger)

@@ -54,7 +54,7 @@ public final class MCPEndpoint: Sendable {
         else { throw Problem.unauthorized }
         let key = Secret(String(header.dropFirst(7)))
         var request = request
-        let body = try await request.collectBody(upTo: 1 << 20)
+        let body = try await request.collectBody(limit: 1 << 20, limitText: "1 MiB")
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let message = MCP.HTTPRequest(

@@ -1,5 +1,6 @@
 import Countersign
 import Hummingbird
+import NIOCore
 
 /// An RFC 9457 problem: what went wrong and what to do, never an underlying error's text.
 struct Problem: Error, Sendable {
@@ -39,5 +40,21 @@ extension Response {
             headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: CanonicalJSON.bytes(value)))
         )
+    }
+}
+
+extension Request {
+    /// The whole body; one longer than `limit` bytes is refused with a 413 problem that states the
+    /// limit (`limitText`, as in "1 MiB").
+    mutating func collectBody(limit: Int, limitText: String) async throws -> ByteBuffer {
+        do {
+            return try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem(
+                status: .contentTooLarge,
+                title: "Body too large",
+                detail: "the request body may be at most \(limitText)"
+            )
+        }
     }
 }

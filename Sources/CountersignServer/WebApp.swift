@@ -152,7 +152,7 @@ struct WebApp: Sendable {
             )
         }
         var request = request
-        let body = try await request.collectBody(upTo: 65_536)
+        let body = try await request.collectBody(limit: 65_536, limitText: "64 KiB")
         let fields = FormEncoding.fields(String(buffer: body))
         guard let expected, let given = fields["csrf"], ConstantTime.equals(Array(given.utf8), Array(expected.utf8))
         else {

@@ -624,7 +624,9 @@ struct AgentAPITests: Sendable {
         }
     }
 
-    @Test("the server's own application: handlers' errors as problems, Date and Server headers, a long-poll answered")
+    @Test(
+        "the server's own application: handlers' errors as problems (a body too large too), Date and Server headers, a long-poll answered"
+    )
     func serverApplication() async throws {
         try "notes".write(to: workspace.appending(path: "notes.txt"), atomically: true, encoding: .utf8)
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
@@ -677,6 +679,15 @@ struct AgentAPITests: Sendable {
         #expect(polledBody.contains(#""state":"executed""#))
         let (others, _) = try await send("/v1/actions/\(id)?wait=5", key: otherKey)
         #expect(others.status == .notFound)
+
+        // A body over the limit is a 413 that says the limit, on the agent API and on MCP alike.
+        let large = #"{"pad":""# + String(repeating: "x", count: 2 << 20) + #""}"#
+        for path in ["/v1/actions", "/mcp"] {
+            let (tooLarge, tooLargeBody) = try await send(path, key: key, body: large)
+            #expect(tooLarge.status == .payloadTooLarge, "\(path)")
+            #expect(tooLarge.headers["Content-Type"].first == "application/problem+json", "\(path)")
+            #expect(tooLargeBody.contains("at most 1 MiB"), "\(path)")
+        }
 
         server.cancel()
         _ = await server.result
