@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -21,7 +22,10 @@ import Glibc
 /// handlers' errors become problem+json responses here, as ``ProblemMiddleware`` does for a
 /// router on its own, rather than in a middleware. The rest (the `Date` and `Server` headers, a
 /// malformed request answered by the server) is as in Hummingbird.
-struct CountersignApplication<Responder: HTTPResponder>: ApplicationProtocol
+///
+/// It is a `Service` and not an `ApplicationProtocol`, whose extension's `run` (Hummingbird's own)
+/// could otherwise be called on it by mistake.
+struct CountersignApplication<Responder: HTTPResponder>: Service
 where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
     let responder: Responder
     let configuration: ApplicationConfiguration
@@ -29,21 +33,17 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     let services: [any Service]
     let listening: @Sendable (any Channel) async -> Void
 
-    var processesRunBeforeServerStart: [@Sendable () async throws -> Void] { [] }
-
-    func onServerRunning(_ channel: any Channel) async { await listening(channel) }
-
     func run() async throws {
         let (responder, logger, serverName) = (responder, logger, configuration.serverName)
         let dates = HTTPDate()
-        let server = try self.server.buildServer(
+        let server = try HTTPServerBuilder.http1().buildServer(
             configuration: HummingbirdCore.ServerConfiguration(
                 address: configuration.address,
                 serverName: configuration.serverName,
                 backlog: configuration.backlog,
                 reuseAddress: configuration.reuseAddress
             ),
-            eventLoopGroup: eventLoopGroup,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger
         ) { (request, responseWriter: consuming ResponseWriter, channel) in
             var requestLogger = logger
@@ -70,8 +70,8 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
                 // Not the parser's error itself: the server would answer it with a second response.
                 throw ResponseWriteFailed()
             }
-        } onServerRunning: {
-            await self.onServerRunning($0)
+        } onServerRunning: { [listening] channel in
+            await listening(channel)
         }
         try await ServiceGroup(configuration: .init(services: services + [server], logger: logger)).run()
     }
@@ -94,6 +94,7 @@ final class HTTPDate: Sendable {
         }
     }
 
+    /// The IMF-fixdate of a time in seconds since 1970.
     static func format(_ second: Int) -> String {
         var seconds = time_t(second)
         var parts = tm()
