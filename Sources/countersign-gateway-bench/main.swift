@@ -461,6 +461,7 @@ enum LoopbackClient {
             var received = 0
             var expected: Int?
             while expected.map({ received < $0 }) ?? true {
+                if received == buffer.count { buffer.append(contentsOf: repeatElement(0, count: buffer.count)) }
                 let read = buffer.withUnsafeMutableBytes {
                     Glibc.read(socket, $0.baseAddress! + received, $0.count - received)
                 }
